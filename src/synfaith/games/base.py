@@ -1,0 +1,214 @@
+"""The Game: the seam between models and metrics (DESIGN.md §1–2).
+
+A game scores coalitions ``v(A, B)``: keep the visual units in ``A`` and the text units in
+``B``, put every other unit in its zero-state, and return the model's confidence in its
+target answer. Metrics only ever see a :class:`Game`; model adapters, analytic test games
+and remote scorers all implement the same batched :meth:`Game._evaluate`.
+
+Every game de-duplicates the coalitions it is asked for, answers repeated ones from a
+cache, and sends the rest to :meth:`Game._evaluate` in batches of ``batch_size`` — so a
+metric that gathers its coalitions first costs one batched call, and its cost is visible in
+:attr:`Game.evaluations` (distinct coalitions evaluated) and :attr:`Game.calls` (batches).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+BoolMatrix = np.ndarray  # bool[B, units]
+FloatVector = np.ndarray  # float[B]
+
+DEFAULT_BATCH_SIZE = 256
+
+
+def keep_mask(n_units: int, kept: Sequence[int] | np.ndarray = ()) -> np.ndarray:
+    """A bool[n_units] keep-mask that keeps exactly the units listed in ``kept``."""
+    mask = np.zeros(n_units, dtype=bool)
+    mask[np.asarray(kept, dtype=np.intp)] = True
+    return mask
+
+
+def _as_mask_batch(masks: np.ndarray | Sequence, n_units: int, name: str) -> np.ndarray:
+    array = np.asarray(masks)
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2 or array.shape[1] != n_units:
+        raise ValueError(
+            f"{name} must have shape [batch, {n_units}] (or [{n_units}] for one coalition); "
+            f"got {np.shape(masks)}"
+        )
+    if array.dtype != bool:
+        if not np.isin(array, (0, 1)).all():
+            raise ValueError(f"{name} must be boolean keep-masks (True = keep the unit)")
+        array = array.astype(bool)
+    return array
+
+
+class Game(ABC):
+    """A cooperative game over ``n_image`` visual units and ``n_text`` text units.
+
+    Subclasses implement :meth:`_evaluate`, which receives a batch of *distinct* coalitions
+    (at most ``batch_size`` of them) and returns one value per coalition. Users call
+    :meth:`values` (a batch) or :meth:`value` (one coalition).
+
+    Attributes:
+        evaluations: distinct coalitions sent to :meth:`_evaluate` so far (the cost).
+        calls: batched calls of :meth:`_evaluate` so far.
+        cache_hits: requested coalitions answered from the cache or by de-duplication.
+    """
+
+    def __init__(
+        self,
+        n_image: int,
+        n_text: int,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        cache: bool = True,
+        progress: bool = False,
+    ) -> None:
+        if n_image < 0 or n_text < 0:
+            raise ValueError(f"unit counts must be non-negative, got n_image={n_image}, n_text={n_text}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.n_image = int(n_image)
+        self.n_text = int(n_text)
+        self.batch_size = int(batch_size)
+        self.use_cache = cache
+        self.progress = progress
+        self._cache: dict[bytes, float] = {}
+        self.evaluations = 0
+        self.calls = 0
+        self.cache_hits = 0
+
+    # -- the one method a game must implement -------------------------------------------
+    @abstractmethod
+    def _evaluate(self, image_keep: BoolMatrix, text_keep: BoolMatrix) -> FloatVector:
+        """Values of a batch of distinct coalitions: bool[B, m], bool[B, n] -> float[B]."""
+
+    # -- public API ----------------------------------------------------------------------
+    def values(self, image_keep: np.ndarray | Sequence, text_keep: np.ndarray | Sequence) -> np.ndarray:
+        """Values ``v(A_b, B_b)`` of a batch of coalitions given as keep-masks.
+
+        Args:
+            image_keep: bool[B, n_image]; True keeps the visual unit, False masks it.
+            text_keep: bool[B, n_text]; True keeps the text unit, False masks it.
+
+        Returns:
+            float64[B]. Identical coalitions are evaluated once; cached ones not at all.
+        """
+        image_keep = _as_mask_batch(image_keep, self.n_image, "image_keep")
+        text_keep = _as_mask_batch(text_keep, self.n_text, "text_keep")
+        if image_keep.shape[0] != text_keep.shape[0]:
+            raise ValueError(
+                f"image_keep and text_keep must hold the same number of coalitions, "
+                f"got {image_keep.shape[0]} and {text_keep.shape[0]}"
+            )
+        n_requested = image_keep.shape[0]
+        if n_requested == 0:
+            return np.zeros(0, dtype=np.float64)
+
+        packed = np.packbits(np.concatenate([image_keep, text_keep], axis=1), axis=1)
+        keys = [row.tobytes() for row in packed]
+        first_index: dict[bytes, int] = {}
+        for index, key in enumerate(keys):
+            first_index.setdefault(key, index)
+        missing = [index for key, index in first_index.items() if key not in self._cache]
+        if missing:
+            computed = self._evaluate_in_batches(image_keep[missing], text_keep[missing])
+            for index, value in zip(missing, computed):
+                self._cache[keys[index]] = float(value)
+        self.cache_hits += n_requested - len(missing)
+        result = np.fromiter((self._cache[key] for key in keys), dtype=np.float64, count=n_requested)
+        if not self.use_cache:
+            self._cache.clear()
+        return result
+
+    def value(self, image_keep: np.ndarray | Sequence, text_keep: np.ndarray | Sequence) -> float:
+        """Value of one coalition given as keep-masks bool[n_image], bool[n_text]."""
+        return float(self.values(np.atleast_2d(image_keep), np.atleast_2d(text_keep))[0])
+
+    def clear_cache(self) -> None:
+        """Forget cached values (the counters keep running)."""
+        self._cache.clear()
+
+    def reset_counters(self) -> None:
+        """Set ``evaluations``, ``calls`` and ``cache_hits`` back to zero."""
+        self.evaluations = self.calls = self.cache_hits = 0
+
+    def __add__(self, other: Game) -> Game:
+        return SumGame(self, other)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n_image={self.n_image}, n_text={self.n_text})"
+
+    # -- internals -----------------------------------------------------------------------
+    def _evaluate_in_batches(self, image_keep: BoolMatrix, text_keep: BoolMatrix) -> np.ndarray:
+        n = image_keep.shape[0]
+        starts = range(0, n, self.batch_size)
+        if self.progress and n > self.batch_size:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc=f"{type(self).__name__}: {n} coalitions", unit="batch", leave=False)
+        out = np.empty(n, dtype=np.float64)
+        for start in starts:
+            stop = min(start + self.batch_size, n)
+            batch = np.asarray(self._evaluate(image_keep[start:stop], text_keep[start:stop]), dtype=np.float64)
+            if batch.shape != (stop - start,):
+                raise ValueError(
+                    f"{type(self).__name__}._evaluate returned shape {batch.shape} for a batch of "
+                    f"{stop - start} coalitions; it must return one value per coalition"
+                )
+            out[start:stop] = batch
+            self.calls += 1
+            self.evaluations += stop - start
+        return out
+
+
+class FunctionGame(Game):
+    """A game backed by a plain batched function.
+
+    Example:
+        >>> import numpy as np
+        >>> g = FunctionGame(lambda a, b: (a[:, 0] & b[:, 1]).astype(float), n_image=4, n_text=3)
+        >>> g.value(np.ones(4, bool), np.ones(3, bool))
+        1.0
+
+    Args:
+        fn: ``fn(image_keep: bool[B, m], text_keep: bool[B, n]) -> float[B]``.
+        n_image: number of visual units m.
+        n_text: number of text units n.
+        batch_size: most coalitions per call of ``fn``.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[[np.ndarray, np.ndarray], np.ndarray | Sequence[float]],
+        n_image: int,
+        n_text: int,
+        **options,
+    ) -> None:
+        super().__init__(n_image, n_text, **options)
+        self.fn = fn
+
+    def _evaluate(self, image_keep: BoolMatrix, text_keep: BoolMatrix) -> FloatVector:
+        return np.asarray(self.fn(image_keep, text_keep), dtype=np.float64)
+
+
+class SumGame(Game):
+    """The sum of games over the same units: ``v(A, B) = Σ_g v_g(A, B)``."""
+
+    def __init__(self, *games: Game, **options) -> None:
+        if not games:
+            raise ValueError("SumGame needs at least one game")
+        shapes = {(g.n_image, g.n_text) for g in games}
+        if len(shapes) != 1:
+            raise ValueError(f"games to add must have the same units; got (n_image, n_text) in {sorted(shapes)}")
+        options.setdefault("batch_size", min(g.batch_size for g in games))
+        super().__init__(games[0].n_image, games[0].n_text, **options)
+        self.games = games
+
+    def _evaluate(self, image_keep: BoolMatrix, text_keep: BoolMatrix) -> FloatVector:
+        return sum(np.asarray(g._evaluate(image_keep, text_keep), dtype=np.float64) for g in self.games)

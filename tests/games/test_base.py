@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+
+from synfaith.games import AndGame, FunctionGame, SumGame, keep_mask
+
+
+class CountingFn:
+    """A batched game function that records every call it receives."""
+
+    def __init__(self):
+        self.batches: list[int] = []
+
+    def __call__(self, image_keep, text_keep):
+        self.batches.append(image_keep.shape[0])
+        return image_keep.sum(axis=1) * 10.0 + text_keep.sum(axis=1)
+
+
+def test_function_game_values_and_counters():
+    fn = CountingFn()
+    game = FunctionGame(fn, n_image=3, n_text=2)
+    values = game.values([[1, 0, 1], [1, 1, 1]], [[0, 1], [1, 1]])
+    np.testing.assert_array_equal(values, [21.0, 32.0])
+    assert game.evaluations == 2 and game.calls == 1 and fn.batches == [2]
+    assert game.value(np.ones(3, bool), np.zeros(2, bool)) == 30.0
+
+
+def test_duplicates_are_evaluated_once_and_cached():
+    fn = CountingFn()
+    game = FunctionGame(fn, n_image=2, n_text=2)
+    image = np.array([[1, 0], [1, 0], [0, 1], [1, 0]], bool)
+    text = np.array([[1, 1], [1, 1], [0, 0], [1, 1]], bool)
+    np.testing.assert_array_equal(game.values(image, text), [12.0, 12.0, 10.0, 12.0])
+    assert fn.batches == [2] and game.evaluations == 2
+    # Asking again costs nothing; a new coalition costs one.
+    game.values(image, text)
+    game.values([[0, 0], [1, 0]], [[0, 0], [1, 1]])
+    assert fn.batches == [2, 1] and game.evaluations == 3
+    assert game.cache_hits == 2 + 4 + 1
+
+
+def test_batches_are_split_by_batch_size():
+    fn = CountingFn()
+    game = FunctionGame(fn, n_image=4, n_text=1, batch_size=3)
+    image = np.array([[(r >> b) & 1 for b in range(4)] for r in range(8)], bool)
+    game.values(image, np.ones((8, 1), bool))
+    assert fn.batches == [3, 3, 2] and game.calls == 3 and game.evaluations == 8
+
+
+def test_cache_off_still_deduplicates_within_a_request():
+    fn = CountingFn()
+    game = FunctionGame(fn, n_image=1, n_text=1, cache=False)
+    game.values([[1], [1]], [[0], [0]])
+    game.values([[1]], [[0]])
+    assert fn.batches == [1, 1]
+
+
+def test_bad_inputs_are_named():
+    game = AndGame(3, 2)
+    with pytest.raises(ValueError, match=r"image_keep must have shape \[batch, 3\]"):
+        game.values(np.ones((1, 4), bool), np.ones((1, 2), bool))
+    with pytest.raises(ValueError, match="same number of coalitions"):
+        game.values(np.ones((2, 3), bool), np.ones((1, 2), bool))
+    with pytest.raises(ValueError, match="boolean keep-masks"):
+        game.values(np.full((1, 3), 0.5), np.ones((1, 2), bool))
+    with pytest.raises(ValueError, match="one value per coalition"):
+        FunctionGame(lambda a, b: np.zeros(7), 2, 2).values(np.ones((2, 2), bool), np.ones((2, 2), bool))
+    with pytest.raises(ValueError, match="batch_size"):
+        AndGame(3, 2, batch_size=0)
+
+
+def test_sum_game_adds_values_and_checks_units():
+    a, b = AndGame(3, 2, 0, 0), AndGame(3, 2, 1, 1)
+    total = a + b
+    assert isinstance(total, SumGame)
+    assert total.value(np.ones(3, bool), np.ones(2, bool)) == 2.0
+    assert total.value(keep_mask(3, [0]), keep_mask(2, [0])) == 1.0
+    with pytest.raises(ValueError, match="same units"):
+        SumGame(a, AndGame(4, 2))
+
+
+def test_keep_mask():
+    np.testing.assert_array_equal(keep_mask(4, [1, 3]), [False, True, False, True])
+    np.testing.assert_array_equal(keep_mask(2), [False, False])
