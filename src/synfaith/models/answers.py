@@ -1,0 +1,106 @@
+"""Cutting the answer out of a generated response (DESIGN.md §2).
+
+The target of an instance is the answer the model generates greedily for the clean input,
+cut to its answer token(s) by a regular expression: ``Yes``/``No`` or a choice letter. Each
+:class:`AnswerFormat` returns the normalised answer and its character span in the response,
+so the adapter can find the generated tokens that carry it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from synfaith.data.instance import Instance
+
+
+class UnparseableAnswerError(ValueError):
+    """The model's response contains no answer of the expected format."""
+
+    def __init__(self, response: str, expected: str) -> None:
+        super().__init__(f"cannot find {expected} in the model's response {response!r}")
+        self.response = response
+        self.expected = expected
+
+
+@dataclass(frozen=True)
+class ParsedAnswer:
+    """The normalised answer and its ``[start, end)`` character span in the response."""
+
+    answer: str
+    start: int
+    end: int
+
+
+class AnswerFormat:
+    """A list of patterns tried in order; the first match's group 1 is the answer."""
+
+    description = "an answer"
+
+    def __init__(self, patterns: list[str], flags: int = re.IGNORECASE) -> None:
+        self.patterns = [re.compile(p, flags) for p in patterns]
+
+    def normalise(self, raw: str) -> str:
+        return raw
+
+    def parse(self, response: str) -> ParsedAnswer:
+        """The first answer in ``response``; raises :class:`UnparseableAnswerError` if none."""
+        for pattern in self.patterns:
+            match = pattern.search(response)
+            if match:
+                return ParsedAnswer(self.normalise(match.group(1)), match.start(1), match.end(1))
+        raise UnparseableAnswerError(response, self.description)
+
+
+class YesNo(AnswerFormat):
+    """``Yes`` or ``No`` as a whole word, anywhere in the response; normalised to lower case."""
+
+    description = "'Yes' or 'No'"
+
+    def __init__(self) -> None:
+        super().__init__([r"\b(yes|no)\b"])
+
+    def normalise(self, raw: str) -> str:
+        return raw.lower()
+
+
+class ChoiceLetter(AnswerFormat):
+    """A choice letter, in the shapes models answer with: ``(B)``, ``B. 3``, ``The answer is C``."""
+
+    def __init__(self, letters: str | tuple[str, ...] = "ABCD") -> None:
+        letters = "".join(letters).upper()
+        if not letters or not letters.isalpha():
+            raise ValueError(f"choice letters must be letters, got {letters!r}")
+        self.description = f"a choice letter ({', '.join(letters)})"
+        cls = f"[{letters}]"
+        super().__init__(
+            [
+                rf"\(({cls})\)",  # (B)
+                rf"^\s*({cls})(?:[.):,]|\s*$)",  # B / B. 3 / B) — not the article in "A cat"
+                rf"answer\s*(?:is|:)?\s*:?\s*\(?({cls})(?![A-Za-z])",  # The answer is C / Answer: C
+            ],
+            flags=0,
+        )
+        # only the "answer is" phrase is case-insensitive; letters stay upper case
+        self.patterns[2] = re.compile(self.patterns[2].pattern.replace("answer", "[Aa]nswer"))
+
+
+class RegexAnswer(AnswerFormat):
+    """A dataset's own pattern; group 1 is the answer (compared case-insensitively)."""
+
+    def __init__(self, pattern: str) -> None:
+        compiled = re.compile(pattern)
+        if compiled.groups < 1:
+            raise ValueError(f"an answer pattern needs one capturing group, got {pattern!r}")
+        self.description = f"a match of {pattern!r}"
+        super().__init__([pattern])
+
+
+def answer_format_for(instance: Instance) -> AnswerFormat:
+    """The answer format of an instance: ``meta["answer_pattern"]`` if set, else by its shape."""
+    pattern = instance.meta.get("answer_pattern")
+    if pattern:
+        return RegexAnswer(pattern)
+    if instance.choices:
+        return ChoiceLetter(instance.choice_letters)
+    return YesNo()
