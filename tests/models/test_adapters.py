@@ -169,3 +169,29 @@ def test_user_text_and_correctness(adapters, choice_instance):
 
     assert llava._is_correct(choice_instance, "B", ChoiceLetter("ABC")) is True
     assert llava._is_correct(choice_instance, "A", ChoiceLetter("ABC")) is False
+
+
+def test_white_box_gradients_and_attentions(twin_dirs, arch, yes_no_instance):
+    from synfaith.models import load_model
+
+    adapter = load_model(twin_dirs[arch], attn_implementation="eager")
+    prepared = adapter.prepare(yes_no_instance)
+    target = adapter.make_target(prepared, "Y")
+    pixels = prepared.pixels.clean.clone().requires_grad_()
+    embeds, ids = adapter.embedded_inputs(prepared, target, pixel_values=pixels)
+    leaf = embeds.detach().requires_grad_()
+    out = adapter.forward_embeddings(leaf, ids, prepared, output_attentions=True)
+    logit = out.logits[0, -1, target.answer_ids[0]]
+    # the same value as the game's all-keep score
+    prob = torch.softmax(out.logits[0, -1].double(), -1)[target.answer_ids[0]].item()
+    game = adapter.game(prepared, target)
+    assert prob == pytest.approx(game.value(np.ones(game.n_image, bool), np.ones(game.n_text, bool)), rel=1e-5)
+    logit.backward(retain_graph=True)
+    grad = leaf.grad[0].abs().sum(-1)
+    assert grad[prepared.layout.visual_positions].sum() > 0 and grad[prepared.layout.query_positions].sum() > 0
+    (embeds * leaf.grad).sum().backward()
+    assert pixels.grad is not None and pixels.grad.abs().sum() > 0
+    # one attention map per decoder layer, rows stochastic
+    assert len(out.attentions) == len(adapter.language_layers)
+    attention = out.attentions[0][0]
+    torch.testing.assert_close(attention.sum(-1), torch.ones_like(attention.sum(-1)), atol=1e-5, rtol=0)

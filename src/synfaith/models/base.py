@@ -441,6 +441,28 @@ class VLMAdapter(ABC):
         index = positions[None, :, None].expand(embeds.shape[0], -1, embeds.shape[-1])
         return embeds.scatter(1, index, image_features.to(embeds.dtype))
 
+    def embedded_inputs(
+        self, prepared: Prepared, target: Target, pixel_values: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The teacher-forced sequence as merged embeddings, for white-box explainers.
+
+        Gradients flow from the returned ``inputs_embeds`` [1, L, d] back to ``pixel_values``
+        (the clean pixels by default; pass a tensor with ``requires_grad`` to get pixel
+        gradients) and to the token embeddings. Call ``.detach().requires_grad_()`` on the
+        result for gradients with respect to the embeddings themselves.
+
+        Returns:
+            ``(inputs_embeds, input_ids)``; run them with :meth:`forward_embeddings`. The
+            logit at position ``L − a + j`` scores answer token j (``a`` answer tokens).
+        """
+        device = self.device
+        if pixel_values is None:
+            pixel_values = prepared.pixels.clean.to(device, self.model.dtype)
+        image_inputs = {k: v.to(device) for k, v in prepared.image_inputs.items()}
+        input_ids = self.sequence_ids(prepared, target).to(device)[None]
+        features = self.image_features(pixel_values, 1, image_inputs)
+        return self.merged_embeddings(input_ids, features, prepared), input_ids
+
     def forward_embeddings(self, inputs_embeds: torch.Tensor, input_ids: torch.Tensor, prepared: Prepared, **kwargs):
         """Run the model on merged embeddings (``input_ids`` only supply position information)."""
         batch = inputs_embeds.shape[0]
