@@ -1,7 +1,11 @@
-"""Shared test helpers."""
+"""Shared test helpers and fixtures (tiny twins of the three architectures, built once per session)."""
 
 import numpy as np
 import pytest
+from PIL import Image
+
+from synfaith.data import Box, GroundTruth, Instance
+from synfaith.models import load_model, tiny
 
 
 def one_hot(n: int, index: int) -> np.ndarray:
@@ -14,3 +18,40 @@ def one_hot(n: int, index: int) -> np.ndarray:
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def random_image(width: int, height: int, seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+@pytest.fixture(scope="session")
+def twin_dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("twins")
+    return {arch: tiny.build(arch, root / arch, seed=0) for arch in tiny.ARCHS}
+
+
+@pytest.fixture(scope="session")
+def adapters(twin_dirs):
+    return {arch: load_model(path) for arch, path in twin_dirs.items()}
+
+
+@pytest.fixture(params=tiny.ARCHS)
+def arch(request):
+    return request.param
+
+
+@pytest.fixture
+def yes_no_instance():
+    return Instance(
+        "yes-no",
+        random_image(64, 48),
+        "Is there a red circle?",
+        answer="yes",
+        ground_truth=GroundTruth(boxes=(Box(0, 0, 20, 20),), words=("red", "circle")),
+    )
+
+
+@pytest.fixture
+def choice_instance():
+    return Instance("mc", random_image(150, 60, seed=1), "How many circles are there?", choices=("1", "2", "3"), answer="(B)")

@@ -16,6 +16,7 @@ from PIL import Image  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
 from synfaith.models import tiny  # noqa: E402
+from tests.conftest import random_image  # noqa: E402
 from synfaith.models.processors import load_processor, read_model_type  # noqa: E402
 
 QUESTION = "Is there a red circle?"
@@ -46,14 +47,12 @@ EXPECTED_IDS = {
 
 
 def _image(h: int = 48, w: int = 64, seed: int = 0) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    return Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    return random_image(w, h, seed)
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny")
-    return {arch: tiny.build(arch, root / arch, seed=0) for arch in tiny.ARCHS}
+def built(twin_dirs):
+    return twin_dirs
 
 
 @pytest.fixture(scope="module")

@@ -251,14 +251,14 @@ class VLMAdapter(ABC):
         return self.model.model.language_model.layers
 
     @property
-    @abstractmethod
     def vision_tower(self) -> torch.nn.Module:
-        """The vision encoder."""
+        """The vision encoder (``model.model.vision_tower`` in LLaVA-style models)."""
+        return self.model.model.vision_tower
 
     @property
-    @abstractmethod
     def projector(self) -> torch.nn.Module:
         """The module mapping vision features into the LM's embedding space."""
+        return self.model.model.multi_modal_projector
 
     def set_eager_attention(self) -> None:
         """Use eager attention so that attention weights can be returned (``output_attentions``)."""
@@ -476,15 +476,13 @@ class VLMAdapter(ABC):
             **kwargs,
         )
 
-    @torch.inference_mode()
-    def target_probabilities(
-        self, prepared: Prepared, target: Target, image_keep: np.ndarray, text_keep: np.ndarray
-    ) -> np.ndarray:
-        """Joint probability of the target for a batch of masked variants: float[B].
+    def _masked_logits(
+        self, prepared: Prepared, sequence: torch.Tensor, image_keep: np.ndarray, text_keep: np.ndarray, n_logits: int
+    ) -> torch.Tensor:
+        """The last ``n_logits`` logits [B, n_logits, V] of ``sequence`` under B unit masks.
 
-        ``f = exp(Σ_j log softmax(logits)[target_j])`` over the answer positions, teacher-forced
-        after the prompt and the generated prefix. The vision tower runs once per *distinct*
-        image mask in the batch; masked query tokens become the pad token (same length).
+        The vision tower runs once per *distinct* image mask in the batch; masked query tokens
+        become the pad token (same length, so variants batch without re-padding).
         """
         image_keep = np.asarray(image_keep, dtype=bool)
         text_keep = torch.as_tensor(np.asarray(text_keep, dtype=bool))
@@ -495,18 +493,33 @@ class VLMAdapter(ABC):
         features = self.image_features(pixels, distinct_images.shape[0], image_inputs)
         features = features[torch.as_tensor(which_image.ravel(), device=device)]
 
-        batch = image_keep.shape[0]
-        input_ids = self.sequence_ids(prepared, target).to(device).repeat(batch, 1)
+        input_ids = sequence.to(device).repeat(image_keep.shape[0], 1)
         query = prepared.layout.query_positions.to(device)
         input_ids[:, query] = torch.where(
             text_keep.to(device), input_ids[:, query], torch.full_like(input_ids[:, query], self.pad_token_id)
         )
         embeds = self.merged_embeddings(input_ids, features, prepared)
+        return self.forward_embeddings(embeds, input_ids, prepared, logits_to_keep=n_logits).logits[:, -n_logits:]
+
+    @torch.inference_mode()
+    def target_probabilities(
+        self, prepared: Prepared, target: Target, image_keep: np.ndarray, text_keep: np.ndarray
+    ) -> np.ndarray:
+        """Joint probability of the target for a batch of masked variants: float[B].
+
+        ``f = exp(Σ_j log softmax(logits)[target_j])`` over the answer positions, teacher-forced
+        after the prompt and the generated prefix.
+        """
         n_answer = target.answer_ids.numel()
-        logits = self.forward_embeddings(embeds, input_ids, prepared, logits_to_keep=n_answer).logits
-        log_probs = torch.log_softmax(logits[:, -n_answer:].float(), dim=-1)
-        answer = target.answer_ids.to(device)[None, :, None].expand(batch, -1, 1)
+        logits = self._masked_logits(prepared, self.sequence_ids(prepared, target), image_keep, text_keep, n_answer)
+        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        answer = target.answer_ids.to(log_probs.device)[None, :, None].expand(log_probs.shape[0], -1, 1)
         return torch.exp(log_probs.gather(-1, answer).squeeze(-1).sum(-1)).double().cpu().numpy()
+
+    @torch.inference_mode()
+    def next_token_logits(self, prepared: Prepared, image_keep: np.ndarray, text_keep: np.ndarray) -> torch.Tensor:
+        """Logits [B, V] of the first answer token after the prompt, under B unit masks."""
+        return self._masked_logits(prepared, prepared.layout.input_ids, image_keep, text_keep, 1)[:, 0].float().cpu()
 
     def game(self, prepared: Prepared, target: Target, *, batch_size: int | None = None) -> VLMGame:
         """The game ``v(A, B)`` = joint target probability with units outside A, B masked."""

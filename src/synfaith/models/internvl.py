@@ -98,11 +98,3 @@ class InternVLAdapter(VLMAdapter):
     def image_features(self, pixel_values, n_variants, image_inputs):
         features = self.model.get_image_features(pixel_values=pixel_values)
         return features.reshape(n_variants, -1, features.shape[-1])
-
-    @property
-    def vision_tower(self):
-        return self.model.model.vision_tower
-
-    @property
-    def projector(self):
-        return self.model.model.multi_modal_projector

@@ -46,11 +46,3 @@ class LlavaAdapter(VLMAdapter):
 
     def image_features(self, pixel_values, n_variants, image_inputs):
         return torch.stack(list(self.model.get_image_features(pixel_values=pixel_values)))
-
-    @property
-    def vision_tower(self):
-        return self.model.model.vision_tower
-
-    @property
-    def projector(self):
-        return self.model.model.multi_modal_projector

@@ -358,6 +358,25 @@ def _llava_config(tok):
     )
 
 
+def _qwen2_text_config(tok, **overrides) -> dict[str, Any]:
+    """The tiny Qwen2-style LM shared by the Qwen2.5-VL and InternVL twins."""
+    return dict(
+        vocab_size=_pad64(len(tok)),
+        hidden_size=_TEXT_HIDDEN,
+        intermediate_size=_TEXT_FFN,
+        num_hidden_layers=_TEXT_LAYERS,
+        num_attention_heads=_TEXT_HEADS,
+        num_key_value_heads=_TEXT_HEADS // 2,
+        hidden_act="silu",
+        rms_norm_eps=1e-6,
+        rope_theta=1000000.0,
+        tie_word_embeddings=True,
+        bos_token_id=tok.convert_tokens_to_ids("<|endoftext|>"),
+        eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
+        **overrides,
+    )
+
+
 def _qwen_config(tok):
     from transformers import Qwen2_5_VLConfig
 
@@ -366,24 +385,13 @@ def _qwen_config(tok):
     half = head_dim // 2  # real: head_dim 128, mrope_section [16, 24, 24]
     mrope = [half // 4, (half - half // 4) // 2, half - half // 4 - (half - half // 4) // 2]
     ids = {t: tok.convert_tokens_to_ids(t) for t, _ in _QWEN_ADDED}
-    text = dict(
-        vocab_size=_pad64(len(tok)),
-        hidden_size=_TEXT_HIDDEN,
-        intermediate_size=_TEXT_FFN,
-        num_hidden_layers=_TEXT_LAYERS,
-        num_attention_heads=_TEXT_HEADS,
-        num_key_value_heads=_TEXT_HEADS // 2,
-        hidden_act="silu",
+    text = _qwen2_text_config(
+        tok,
         max_position_embeddings=128000,
-        rms_norm_eps=1e-6,
-        rope_theta=1000000.0,
         use_sliding_window=False,
         sliding_window=32768,
         max_window_layers=_TEXT_LAYERS,
-        tie_word_embeddings=True,
         rope_scaling={"type": "mrope", "mrope_section": mrope},
-        bos_token_id=ids["<|endoftext|>"],
-        eos_token_id=ids["<|im_end|>"],
     )
     vision = dict(
         depth=_VISION_LAYERS,
@@ -435,22 +443,7 @@ def _internvl_config(tok):
         layer_scale_init_value=0.1,
         use_absolute_position_embeddings=True,
     )
-    text = dict(
-        model_type="qwen2",
-        vocab_size=_pad64(len(tok)),
-        hidden_size=_TEXT_HIDDEN,
-        intermediate_size=_TEXT_FFN,
-        num_hidden_layers=_TEXT_LAYERS,
-        num_attention_heads=_TEXT_HEADS,
-        num_key_value_heads=_TEXT_HEADS // 2,
-        hidden_act="silu",
-        max_position_embeddings=32768,
-        rms_norm_eps=1e-6,
-        rope_theta=1000000.0,
-        tie_word_embeddings=True,
-        bos_token_id=tok.convert_tokens_to_ids("<|endoftext|>"),
-        eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
-    )
+    text = _qwen2_text_config(tok, model_type="qwen2", max_position_embeddings=32768)
     return InternVLConfig(
         architectures=[_CLASS_NAMES["internvl"]],
         vision_config=vision,
