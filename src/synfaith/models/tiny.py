@@ -467,19 +467,16 @@ def _build_processor(arch: str, tok):
     from synfaith.models.processors import ImageOnlyInternVLProcessor, ImageOnlyLlavaProcessor, ImageOnlyQwen2_5_VLProcessor
 
     s = SPEC[arch]
+    # shared by all three: bicubic resize, rescale to [0, 1], normalise, convert to RGB
+    common = dict(do_resize=True, resample=3, do_rescale=True, rescale_factor=1 / 255, do_normalize=True, do_convert_rgb=True)
     if arch == "llava":
         ip = CLIPImageProcessor(
-            do_resize=True,
             size={"shortest_edge": s["image_size"]},
-            resample=3,  # bicubic
             do_center_crop=True,
             crop_size={"height": s["image_size"], "width": s["image_size"]},
-            do_rescale=True,
-            rescale_factor=1 / 255,
-            do_normalize=True,
             image_mean=OPENAI_CLIP_MEAN,
             image_std=OPENAI_CLIP_STD,
-            do_convert_rgb=True,
+            **common,
         )
         return ImageOnlyLlavaProcessor(
             image_processor=ip,
@@ -492,14 +489,9 @@ def _build_processor(arch: str, tok):
         )
     if arch == "qwen2_5_vl":
         ip = Qwen2VLImageProcessor(
-            do_resize=True,
-            resample=3,
-            do_rescale=True,
-            rescale_factor=1 / 255,
-            do_normalize=True,
             image_mean=OPENAI_CLIP_MEAN,
             image_std=OPENAI_CLIP_STD,
-            do_convert_rgb=True,
+            **common,
             min_pixels=s["min_pixels"],
             max_pixels=s["max_pixels"],
             patch_size=s["patch_size"],
@@ -508,18 +500,13 @@ def _build_processor(arch: str, tok):
         )
         return ImageOnlyQwen2_5_VLProcessor(image_processor=ip, tokenizer=tok, chat_template=CHAT_TEMPLATES[arch])
     ip = GotOcr2ImageProcessor(
-        do_resize=True,
         size={"height": s["tile_size"], "width": s["tile_size"]},
         crop_to_patches=False,  # the processor turns tiling on by default, as the real one
         min_patches=s["min_patches"],
         max_patches=s["max_patches"],
-        resample=3,
-        do_rescale=True,
-        rescale_factor=1 / 255,
-        do_normalize=True,
         image_mean=IMAGENET_MEAN,
         image_std=IMAGENET_STD,
-        do_convert_rgb=True,
+        **common,
     )
     return ImageOnlyInternVLProcessor(
         image_processor=ip,
