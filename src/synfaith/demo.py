@@ -27,7 +27,6 @@ class DemoRow:
     textual_srg: float
     fsyn: float
     sii: float
-    evaluations: int
 
 
 def _rankings(n_image: int, n_text: int, image_unit: int, text_unit: int, seed: int) -> dict[str, tuple]:
@@ -68,7 +67,6 @@ def analytic_demo(n_image: int = 16, n_text: int = 6, steps: int = 11, seed: int
                     textual_srg=unimodal.textual.srg,
                     fsyn=fsyn.score,
                     sii=sii.score,
-                    evaluations=game.evaluations,
                 )
             )
     return rows

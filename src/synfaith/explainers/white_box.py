@@ -12,13 +12,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from synfaith.models.base import answer_log_prob
 
-def answer_log_prob(logits: torch.Tensor, target) -> torch.Tensor:
-    """Σ_j log softmax(logits)[answer_j] over the last ``a`` positions: shape [B]."""
-    n_answer = target.answer_ids.numel()
-    log_probs = torch.log_softmax(logits[:, -n_answer:].double(), dim=-1)
-    answer = target.answer_ids.to(logits.device)[None, :, None].expand(logits.shape[0], -1, 1)
-    return log_probs.gather(-1, answer).squeeze(-1).sum(-1)
+__all__ = ["answer_log_prob", "token_scores_to_units"]
 
 
 def token_scores_to_units(prepared, token_scores: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

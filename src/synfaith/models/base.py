@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from synfaith.data.instance import Instance
 from synfaith.games.base import Game
@@ -115,6 +115,17 @@ class Target:
     prefix_ids: torch.Tensor
     answer_ids: torch.Tensor
     correct: bool | None = None
+
+
+def answer_log_prob(logits: torch.Tensor, target: Target) -> torch.Tensor:
+    """``Σ_j log softmax(logits)[answer_j]`` over the last ``a`` positions, in float64: shape [B].
+
+    The log of the game's value; white-box explainers differentiate the same scalar.
+    """
+    n_answer = target.answer_ids.numel()
+    log_probs = torch.log_softmax(logits[:, -n_answer:].double(), dim=-1)
+    answer = target.answer_ids.to(logits.device)[None, :, None].expand(logits.shape[0], -1, 1)
+    return log_probs.gather(-1, answer).squeeze(-1).sum(-1)
 
 
 def build_user_text(instance: Instance, answer_cue: str | None = None) -> tuple[str, tuple[int, int]]:
@@ -350,8 +361,6 @@ class VLMAdapter(ABC):
         if truth.boxes:
             width, height = prepared.image_size
             mask = Image.new("RGB", (width, height), (0, 0, 0))
-            from PIL import ImageDraw
-
             draw = ImageDraw.Draw(mask)
             for box in truth.boxes:
                 draw.rectangle([box.left, box.top, box.right - 1, box.bottom - 1], fill=(255, 255, 255))
@@ -512,9 +521,7 @@ class VLMAdapter(ABC):
         """
         n_answer = target.answer_ids.numel()
         logits = self._masked_logits(prepared, self.sequence_ids(prepared, target), image_keep, text_keep, n_answer)
-        log_probs = torch.log_softmax(logits.float(), dim=-1)
-        answer = target.answer_ids.to(log_probs.device)[None, :, None].expand(log_probs.shape[0], -1, 1)
-        return torch.exp(log_probs.gather(-1, answer).squeeze(-1).sum(-1)).double().cpu().numpy()
+        return torch.exp(answer_log_prob(logits, target)).cpu().numpy()
 
     @torch.inference_mode()
     def next_token_logits(self, prepared: Prepared, image_keep: np.ndarray, text_keep: np.ndarray) -> torch.Tensor:
