@@ -15,6 +15,18 @@ def one_hot(n: int, index: int) -> np.ndarray:
     return scores
 
 
+def greedy_target(adapter, prepared):
+    """The model's own first greedy token as a one-token target (random twins answer no format)."""
+    import torch
+
+    from synfaith.models.base import Target
+
+    everything = (np.ones((1, prepared.n_image_units), bool), np.ones((1, prepared.n_text_units), bool))
+    token = int(adapter.next_token_logits(prepared, *everything)[0].argmax())
+    text = adapter.tokenizer.decode([token])
+    return Target(text, text, torch.zeros(0, dtype=torch.long), torch.tensor([token]))
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

@@ -41,7 +41,7 @@ class Attribution:
 
 
 def _check(name: str, modality: str, scores, expected: int) -> np.ndarray:
-    scores = np.asarray(scores, dtype=np.float64).ravel()
+    scores = np.array(scores, dtype=np.float64).ravel()  # a copy: never a view pinning a tensor
     if scores.size != expected:
         raise AttributionError(f"{name}: {modality} scores have {scores.size} values for {expected} units")
     if not np.isfinite(scores).all():
@@ -69,7 +69,7 @@ class Explainer(ABC):
             explainer=self.name,
             image_scores=_check(self.name, "visual", image_scores, prepared.n_image_units),
             text_scores=_check(self.name, "text", text_scores, prepared.n_text_units),
-            raw=raw,
+            raw={k: np.array(v) if isinstance(v, np.ndarray) else v for k, v in raw.items()},
             seconds=seconds,
             model_calls=calls,
         )

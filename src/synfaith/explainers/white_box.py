@@ -2,9 +2,11 @@
 
 Every white-box explainer differentiates (or reads attention for) the same scalar: the
 log-probability of the target's answer tokens, teacher-forced after the prompt and the
-generated prefix — the log of the game's value on the clean input. Token-level relevance at
-the visual positions is pooled onto visual units with the adapter's ``token_units`` map
-(the identity where tokens are units; InternVL's thumbnail tokens spread over their cells).
+generated prefix — the log of the game's value on the clean input (AttnLRP starts from the
+answer logits instead, as LRP conserves a logit, not a log-softmax). Token-level relevance at
+the visual positions is pooled onto visual units with the adapter's ``token_units`` map (the
+identity where tokens are units; InternVL's thumbnail tokens spread over their cells);
+pixel-level relevance is summed over each unit's elements in every view.
 """
 
 from __future__ import annotations
@@ -14,13 +16,50 @@ import torch
 
 from synfaith.models.base import answer_log_prob
 
-__all__ = ["answer_log_prob", "token_scores_to_units"]
+__all__ = [
+    "answer_log_prob",
+    "answer_logit",
+    "max_normalise",
+    "pixel_scores_to_units",
+    "predicting_positions",
+    "token_scores_to_units",
+    "visual_token_scores_to_units",
+]
+
+
+def visual_token_scores_to_units(prepared, visual_scores: torch.Tensor) -> np.ndarray:
+    """Scores of the v image tokens [v] (or [k, v]) pooled onto the m visual units: [m] (or [k, m])."""
+    visual_scores = visual_scores.detach().double().cpu()
+    return (visual_scores @ prepared.token_units.double()).numpy()
 
 
 def token_scores_to_units(prepared, token_scores: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Split per-position scores [L] into visual-unit scores [m] and query-unit scores [n]."""
-    token_scores = token_scores.detach().float().cpu()
+    token_scores = token_scores.detach().double().cpu()
     layout = prepared.layout
-    visual = token_scores[layout.visual_positions]
-    image_scores = prepared.token_units.T.float() @ visual
-    return image_scores.double().numpy(), token_scores[layout.query_positions].double().numpy()
+    image_scores = visual_token_scores_to_units(prepared, token_scores[layout.visual_positions])
+    return image_scores, token_scores[layout.query_positions].numpy()
+
+
+def pixel_scores_to_units(prepared, pixel_scores: torch.Tensor) -> np.ndarray:
+    """A map shaped like the pixel tensor, summed over each visual unit's elements: [m]."""
+    return prepared.pixels.unit_sums(pixel_scores)
+
+
+def predicting_positions(sequence_length: int, target) -> torch.Tensor:
+    """Positions whose logits predict the answer tokens (the last ``a`` of the teacher-forced sequence)."""
+    n_answer = target.answer_ids.numel()
+    return torch.arange(sequence_length - n_answer, sequence_length)
+
+
+def answer_logit(logits: torch.Tensor, target) -> torch.Tensor:
+    """Sum of the answer tokens' raw logits at their predicting positions: shape [B]."""
+    n_answer = target.answer_ids.numel()
+    answer = target.answer_ids.to(logits.device)[None, :, None].expand(logits.shape[0], -1, 1)
+    return logits[:, -n_answer:].gather(-1, answer).squeeze(-1).sum(-1)
+
+
+def max_normalise(scores: torch.Tensor) -> torch.Tensor:
+    """``scores / max(scores)`` when the maximum is positive (CAM convention), else unchanged."""
+    peak = scores.max()
+    return scores / peak if peak > 0 else scores

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -275,13 +276,38 @@ class VLMAdapter(ABC):
         """Use eager attention so that attention weights can be returned (``output_attentions``)."""
         self.model.set_attn_implementation("eager")
 
+    @contextmanager
+    def eager_attention(self):
+        """Eager attention inside the block, the previous implementation restored after it."""
+        previous = self.model.config._attn_implementation
+        if previous == "eager":
+            yield
+            return
+        self.set_eager_attention()
+        try:
+            yield
+        finally:
+            self.model.set_attn_implementation(previous)
+
+    def pixel_extremes(self, prepared: Prepared) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pixel tensors of an all-black and an all-white image of the instance's size.
+
+        Preprocessing is affine per element, so ``white − black`` is each element's scale of
+        one unit on the [0, 1] image scale and ``black`` is the pure-black baseline.
+        """
+        width, height = prepared.image_size
+        black = self.pixel_tensor(Image.new("RGB", (width, height), (0, 0, 0)))
+        white = self.pixel_tensor(Image.new("RGB", (width, height), (255, 255, 255)))
+        return black, white
+
     # -- preparing an instance -------------------------------------------------------------
     def render_prompt(self, user_text: str) -> str:
         """The user message in the checkpoint's own chat template, ready for the answer."""
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": user_text}]}]
         return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
-    def _pixel_tensor(self, image: Image.Image) -> torch.Tensor:
+    def pixel_tensor(self, image: Image.Image) -> torch.Tensor:
+        """The processor's pixel tensor for one image (same geometry as :meth:`prepare` uses)."""
         out = self.processor.image_processor(images=image, return_tensors="pt", **self.image_processor_kwargs())
         return out["pixel_values"]
 
@@ -299,7 +325,7 @@ class VLMAdapter(ABC):
         input_ids = encoded["input_ids"][0]
         clean = encoded["pixel_values"]
         image_inputs = {k: v for k, v in encoded.items() if k not in ("input_ids", "attention_mask", "pixel_values")}
-        blurred = self._pixel_tensor(blurred_copy(image, self.blur_radius))
+        blurred = self.pixel_tensor(blurred_copy(image, self.blur_radius))
         visual_positions = torch.nonzero(input_ids == self.image_token_id).flatten()
         query_positions, query_spans = self._query_tokens(instance, prompt, input_ids, query_range, visual_positions)
         unit_index, n_units, unit_grid, token_units = self.unit_layout(
@@ -364,9 +390,8 @@ class VLMAdapter(ABC):
             draw = ImageDraw.Draw(mask)
             for box in truth.boxes:
                 draw.rectangle([box.left, box.top, box.right - 1, box.bottom - 1], fill=(255, 255, 255))
-            black = self._pixel_tensor(Image.new("RGB", (width, height), (0, 0, 0)))
-            white = self._pixel_tensor(Image.new("RGB", (width, height), (255, 255, 255)))
-            inside = self._pixel_tensor(mask) > (black + white) / 2
+            black, white = self.pixel_extremes(prepared)
+            inside = self.pixel_tensor(mask) > (black + white) / 2
             coverage = prepared.pixels.unit_coverage(inside)
         query = prepared.query_text.lower()
         for word in truth.words:
@@ -387,7 +412,6 @@ class VLMAdapter(ABC):
         inputs.update({k: v.to(device) for k, v in prepared.image_inputs.items()})
         return inputs
 
-    @torch.inference_mode()
     def generate_target(self, prepared: Prepared, answer_format: AnswerFormat | None = None) -> Target:
         """Greedy decoding on the clean input, cut to the answer token(s) by regex.
 
@@ -395,13 +419,15 @@ class VLMAdapter(ABC):
             UnparseableAnswerError: the response holds no answer of the expected format.
         """
         answer_format = answer_format or answer_format_for(prepared.instance)
-        output = self.model.generate(
-            **self._model_inputs(prepared),
-            max_new_tokens=self.max_new_tokens,
-            do_sample=False,
-            pad_token_id=self.pad_token_id,
-        )
-        new_ids = output[0, prepared.layout.input_ids.numel() :].cpu()
+        with torch.inference_mode():
+            output = self.model.generate(
+                **self._model_inputs(prepared),
+                max_new_tokens=self.max_new_tokens,
+                do_sample=False,
+                pad_token_id=self.pad_token_id,
+            )
+        # a normal tensor, not an inference tensor: explainers differentiate through its use
+        new_ids = output[0, prepared.layout.input_ids.numel() :].cpu().clone()
         ends = [len(self.tokenizer.decode(new_ids[: i + 1], skip_special_tokens=True)) for i in range(new_ids.numel())]
         response = self.tokenizer.decode(new_ids, skip_special_tokens=True)
         parsed = answer_format.parse(response)
@@ -445,20 +471,29 @@ class VLMAdapter(ABC):
         self, input_ids: torch.Tensor, image_features: torch.Tensor, prepared: Prepared
     ) -> torch.Tensor:
         """Token embeddings [B, L, d] with the image features written at the visual positions."""
-        embeds = self.model.get_input_embeddings()(input_ids)
-        positions = prepared.layout.visual_positions.to(input_ids.device)
-        index = positions[None, :, None].expand(embeds.shape[0], -1, embeds.shape[-1])
-        return embeds.scatter(1, index, image_features.to(embeds.dtype))
+        return self.write_image_features(self.model.get_input_embeddings()(input_ids), image_features, prepared)
+
+    @staticmethod
+    def write_image_features(token_embeds: torch.Tensor, image_features: torch.Tensor, prepared: Prepared) -> torch.Tensor:
+        """``token_embeds`` [B, L, d] with ``image_features`` [B, v, d] at the visual positions (differentiable)."""
+        positions = prepared.layout.visual_positions.to(token_embeds.device)
+        index = positions[None, :, None].expand(token_embeds.shape[0], -1, token_embeds.shape[-1])
+        return token_embeds.scatter(1, index, image_features.to(token_embeds.dtype))
 
     def embedded_inputs(
-        self, prepared: Prepared, target: Target, pixel_values: torch.Tensor | None = None
+        self, prepared: Prepared, target: Target, pixel_values: torch.Tensor | None = None, n_variants: int = 1
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The teacher-forced sequence as merged embeddings, for white-box explainers.
 
-        Gradients flow from the returned ``inputs_embeds`` [1, L, d] back to ``pixel_values``
+        Gradients flow from the returned ``inputs_embeds`` [U, L, d] back to ``pixel_values``
         (the clean pixels by default; pass a tensor with ``requires_grad`` to get pixel
         gradients) and to the token embeddings. Call ``.detach().requires_grad_()`` on the
         result for gradients with respect to the embeddings themselves.
+
+        Args:
+            pixel_values: ``n_variants`` images concatenated along dim 0 as :meth:`PixelViews.masked`
+                returns them (e.g. noisy copies).
+            n_variants: how many images ``pixel_values`` holds (U).
 
         Returns:
             ``(inputs_embeds, input_ids)``; run them with :meth:`forward_embeddings`. The
@@ -468,8 +503,8 @@ class VLMAdapter(ABC):
         if pixel_values is None:
             pixel_values = prepared.pixels.clean.to(device, self.model.dtype)
         image_inputs = {k: v.to(device) for k, v in prepared.image_inputs.items()}
-        input_ids = self.sequence_ids(prepared, target).to(device)[None]
-        features = self.image_features(pixel_values, 1, image_inputs)
+        input_ids = self.sequence_ids(prepared, target).to(device)[None].repeat(n_variants, 1)
+        features = self.image_features(pixel_values, n_variants, image_inputs)
         return self.merged_embeddings(input_ids, features, prepared), input_ids
 
     def forward_embeddings(self, inputs_embeds: torch.Tensor, input_ids: torch.Tensor, prepared: Prepared, **kwargs):

@@ -71,12 +71,22 @@ class PixelViews:
         variants = torch.where(selected, self.clean.unsqueeze(0), self.blurred.unsqueeze(0))
         return variants.reshape(-1, *self.clean.shape[1:])
 
-    def unit_coverage(self, pixels_inside: torch.Tensor) -> np.ndarray:
-        """Mean of a bool tensor shaped like ``clean`` over each unit's elements: float[m]."""
-        inside = pixels_inside.to(torch.float64)
+    def _unit_totals(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         index = self.unit_index.expand_as(self.clean).reshape(-1)
-        values = inside.expand_as(self.clean).reshape(-1)
+        values = values.detach().to(torch.float64).cpu().expand_as(self.clean).reshape(-1)
         valid = index >= 0
         sums = torch.zeros(self.n_units, dtype=torch.float64).index_add_(0, index[valid], values[valid])
-        counts = torch.zeros(self.n_units, dtype=torch.float64).index_add_(0, index[valid], torch.ones_like(values[valid]))
+        counts = torch.bincount(index[valid], minlength=self.n_units).to(torch.float64)
+        return sums, counts
+
+    def unit_sums(self, values: torch.Tensor) -> np.ndarray:
+        """Sum of a tensor shaped like ``clean`` over each unit's elements, in every view: float[m].
+
+        Pools pixel-level attributions onto visual units (tiles and thumbnail included).
+        """
+        return self._unit_totals(values.reshape(self.clean.shape))[0].numpy()
+
+    def unit_coverage(self, pixels_inside: torch.Tensor) -> np.ndarray:
+        """Mean of a bool tensor shaped like ``clean`` over each unit's elements: float[m]."""
+        sums, counts = self._unit_totals(pixels_inside)
         return (sums / counts.clamp(min=1)).numpy()
