@@ -34,6 +34,7 @@ from synfaith.explainers.registry import register_explainer
 from synfaith.explainers.white_box import answer_logit, pixel_scores_to_units, token_scores_to_units
 
 _MISSING = object()
+VARIANTS = ("attnlrp", "cp")
 
 
 def _lxt():
@@ -100,9 +101,18 @@ def _patch_attention_module(patcher: _Patcher, modeling, wrap) -> None:
 
 
 @contextmanager
-def lrp_rules(model):
-    """lxt's AttnLRP rules on the adapter's language model for the duration of the block."""
+def lrp_rules(model, variant: str = "attnlrp"):
+    """lxt's rules on the adapter's language model for the duration of the block.
+
+    ``variant="attnlrp"``: uniform rule through attention (q, k gradients ÷ 4, v ÷ 2) and the
+    gate × up product; ``"cp"`` (CP-LRP, Ali et al. 2022): no relevance through the softmax or
+    the gate (their inputs are detached), which makes the LM exactly conservative when it has
+    no biases — the check that every block of the LM is covered by a rule.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown LRP variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     patches, _ = _lxt()
+    cp = variant == "cp"
     patcher = _Patcher()
     try:
         language_model = model.model.model.language_model
@@ -115,10 +125,14 @@ def lrp_rules(model):
             if _is_rms_norm(module):
                 patcher.set(kind, "forward", patches.rms_norm_forward)
             elif hasattr(module, "up_proj") and hasattr(module, "down_proj"):
-                rule = patches.gated_mlp_forward if hasattr(module, "gate_proj") else patches.mlp_forward
+                if hasattr(module, "gate_proj"):
+                    rule = patches.cp_gated_mlp_forward if cp else patches.gated_mlp_forward
+                else:
+                    rule = patches.mlp_forward
                 patcher.set(kind, "forward", rule)
             elif hasattr(module, "o_proj") and hasattr(module, "q_proj"):
-                _patch_attention_module(patcher, sys.modules[kind.__module__], patches.wrap_attention_forward)
+                wrap = patches.cp_wrap_attention_forward if cp else patches.wrap_attention_forward
+                _patch_attention_module(patcher, sys.modules[kind.__module__], wrap)
         yield
     finally:
         patcher.restore()
@@ -179,19 +193,23 @@ class AttnLRP(Explainer):
     Args:
         vision_gamma: None (default, as the paper) stops at the LM's input embeddings; a γ > 0
             continues through the projector and vision tower to the pixels with LRP-γ.
+        variant: ``"attnlrp"`` (default) or ``"cp"`` (CP-LRP: no relevance through softmax and gate).
     """
 
     name = "attnlrp"
 
-    def __init__(self, vision_gamma: float | None = None) -> None:
+    def __init__(self, vision_gamma: float | None = None, variant: str = "attnlrp") -> None:
         if vision_gamma is not None and vision_gamma < 0:
             raise ValueError(f"vision_gamma must be ≥ 0 or None, got {vision_gamma}")
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown LRP variant {variant!r}; choose one of {', '.join(VARIANTS)}")
         self.vision_gamma = vision_gamma
+        self.variant = variant
 
     def attribute(self, model, prepared, target):
         device, dtype = model.device, model.model.dtype
         sequence = model.sequence_ids(prepared, target).to(device)[None]
-        with lrp_rules(model):
+        with lrp_rules(model, self.variant):
             if self.vision_gamma is None:
                 with torch.no_grad():
                     embeds, input_ids = model.embedded_inputs(prepared, target)
