@@ -46,3 +46,31 @@ def test_readme_python_example_runs(capsys):
     exec(compile(code, "README.md", "exec"), {})
     first_line = capsys.readouterr().out.splitlines()[0]
     assert float(first_line.split()[0]) == pytest.approx(10 / 11)
+
+
+def test_explainers_list_and_table_commands(capsys, tmp_path):
+    from synfaith.explainers import EXPLAINERS
+
+    assert main(["explainers", "list"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert listed == sorted(EXPLAINERS)
+    out = tmp_path / "table.md"
+    assert main(["explainers", "table", "--per-cell", "2", "--explainers", "oracle,random,rollout", "--out", str(out)]) == 0
+    text = out.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| explainer")]
+    assert [row.split("|")[1].strip() for row in rows] == ["oracle", "random", "rollout"]
+    oracle = rows[0].split("|")
+    assert oracle[4].strip() == "1.00" and oracle[5].strip() == "1.00"  # the Oracle always points at the evidence
+    assert "synfaith explainers table --subset synergy --per-cell 2" in text
+
+
+def test_docs_explainer_table_is_the_commands_output():
+    table = (ROOT / "docs" / "explainers-on-the-toy-vlm.md").read_text()
+    assert table.startswith("Produced by `synfaith explainers table")
+    documented = (ROOT / "docs" / "explainers.md").read_text()
+    from synfaith.explainers import EXPLAINERS
+
+    for name in EXPLAINERS:
+        assert f"`{name}`" in documented, f"docs/explainers.md does not describe {name}"
+        if name != "reverse_oracle":
+            assert f"| {name} |" in table, f"the toy-VLM table has no row for {name}"

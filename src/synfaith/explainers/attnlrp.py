@@ -148,8 +148,13 @@ class _Hooks:
         self.handles.clear()
 
 
-def _gamma_output(module, args, output, gamma: float):
-    """``z′ · (z / z′)`` detached: the value of z, the LRP-γ gradient (weights W + γW⁺)."""
+def _gamma_output(module, args, output, gamma: float, epsilon: float = 1e-6):
+    """``z′ · (z / z′)`` detached: the value of z, the LRP-γ gradient (weights W + γW⁺).
+
+    The denominator is stabilised away from zero (``z′ + ε·sign(z′)``, sign(0) = 1) as in zennit;
+    the numerical trouble the paper reports for γ on vision towers can still surface as NaN or
+    exploding relevance, which is rejected or recorded, not hidden.
+    """
     (x,) = args[:1]
     weight = module.weight + gamma * module.weight.clamp(min=0)
     bias = None if module.bias is None else module.bias + gamma * module.bias.clamp(min=0)
@@ -157,7 +162,8 @@ def _gamma_output(module, args, output, gamma: float):
         modified = nn.functional.linear(x, weight, bias)
     else:
         modified = module._conv_forward(x, weight, bias)
-    return modified * (output / modified).detach()
+    stabilised = modified + epsilon * torch.where(modified >= 0, 1.0, -1.0)
+    return modified * (output / stabilised).detach()
 
 
 @contextmanager
