@@ -13,7 +13,7 @@ install: $(STAMP)
 # bare `torch` would pull a multi-GB CUDA build. GPU users install their own torch first.
 # lxt (AttnLRP) goes in without its dependencies: they pull torchvision, which does not import
 # beside this torch build; synfaith imports only lxt's rules, which need torch alone.
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --disable-pip-version-check torch==2.13.0
 	$(PIP) install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
