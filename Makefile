@@ -20,14 +20,16 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PIP) install --quiet --disable-pip-version-check --no-deps 'lxt==2.1'
 	touch $(STAMP)
 
+# The main job on the embedded default: the toy VLM × the synthetic world × every explainer and metric.
 demo: $(STAMP)
-	$(VENV)/bin/synfaith demo
+	$(VENV)/bin/synfaith run configs/demo.yaml
 
 test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
 	$(PY) benchmarks/metric_cost.py
+	$(PY) benchmarks/run_throughput.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis

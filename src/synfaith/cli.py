@@ -190,6 +190,125 @@ def _explainers(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=lambda args: parser.print_help() or 0)
 
 
+def _key_values(text: str | None) -> dict[str, object]:
+    """``"a=1,b=x"`` as ``{"a": 1, "b": "x"}`` (values parsed as YAML scalars)."""
+    import yaml
+
+    if not text:
+        return {}
+    pairs = {}
+    for item in text.split(","):
+        if "=" not in item:
+            raise ValueError(f"expected key=value in {text!r}, got {item!r}")
+        key, value = item.split("=", 1)
+        pairs[key.strip()] = yaml.safe_load(value)
+    return pairs
+
+
+def _task(text: str) -> dict[str, object]:
+    """``kind`` or ``kind:VALUE`` (VALUE fills the loader's first option, e.g. a path) as a dataset entry."""
+    import inspect
+
+    from synfaith.data import DATASETS
+
+    kind, _, value = text.partition(":")
+    entry: dict[str, object] = {"kind": kind}
+    if value:
+        if kind not in DATASETS:
+            raise ValueError(f"unknown dataset {kind!r}; known: {', '.join(sorted(DATASETS))}")
+        first = next(iter(inspect.signature(DATASETS[kind]).parameters))
+        entry["options"] = {first: value}
+    return entry
+
+
+def run_config_from_args(args: argparse.Namespace):
+    """A validated RunConfig from a YAML file and/or lmms-eval-style flags (flags win)."""
+    import yaml
+
+    from synfaith.analysis.explainer_table import PAPER_EXPLAINERS
+    from synfaith.runs import parse_config
+
+    data: dict = {}
+    if args.config:
+        from pathlib import Path
+
+        path = Path(args.config)
+        if not path.is_file():
+            raise FileNotFoundError(f"run configuration not found: {path}")
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if args.model:
+        model = {"path": args.model} | _key_values(args.model_args)
+        known = {"name", "device", "dtype", "batch_size"}
+        model["options"] = {k: model.pop(k) for k in list(model) if k not in known | {"path"}}
+        data["models"] = [model]
+    elif args.model_args:
+        for model in data.get("models", []):
+            extra = _key_values(args.model_args)
+            model.update({k: v for k, v in extra.items() if k in ("name", "device", "dtype", "batch_size")})
+            model.setdefault("options", {}).update({k: v for k, v in extra.items() if k not in ("name", "device", "dtype", "batch_size")})
+    if args.tasks:
+        data["datasets"] = [_task(t) for t in args.tasks.split(",") if t]
+    if args.limit is not None:
+        for dataset in data.get("datasets", []):
+            dataset["limit"] = args.limit
+    if args.explainers:
+        data["explainers"] = [{"name": name} for name in args.explainers.split(",") if name]
+    elif "explainers" not in data:
+        data["explainers"] = [{"name": name} for name in PAPER_EXPLAINERS]
+    if args.batch_size is not None:
+        for model in data.get("models", []):
+            model["batch_size"] = args.batch_size
+    if args.seed is not None:
+        data["seed"] = args.seed
+    if args.output_path:
+        data["output_dir"] = args.output_path
+    elif "output_dir" not in data and data.get("models") and data.get("datasets"):
+        # deterministic, so that the same command resumes the same run
+        model = str(data["models"][0].get("name") or data["models"][0]["path"]).rstrip("/").rsplit("/", 1)[-1]
+        tasks = "+".join(str(d.get("name") or d["kind"]) for d in data["datasets"])
+        data["output_dir"] = f"runs/{model}__{tasks}"
+    if args.executor:
+        data.setdefault("execution", {})["executor"] = args.executor
+    if args.no_progress:
+        data.setdefault("execution", {})["progress"] = False
+    return parse_config(data, args.config or "(from flags)")
+
+
+@command
+def _run(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run a benchmark: models × datasets × explainers × metrics into a resumable run directory",
+        description="Runs (or resumes) the benchmark described by CONFIG (YAML) and/or the flags; flags override "
+        "the file. Every (model, dataset, instance, explainer) becomes one row of metric values, curves, "
+        "attributions, correctness and timings, written as Parquet shards under the output directory. "
+        "Re-running the same command skips finished rows.",
+    )
+    parser.add_argument("config", nargs="?", help="YAML run configuration (e.g. configs/demo.yaml)")
+    parser.add_argument("--model", help="model path or hub id ('toy' = the shipped toy VLM); replaces the config's models")
+    parser.add_argument("--model_args", help="comma-separated key=value: device, dtype, batch_size, name, adapter options")
+    parser.add_argument("--tasks", help="comma-separated datasets: kind or kind:PATH (synthetic, jsonl:data.jsonl, cvbench, …)")
+    parser.add_argument("--explainers", help="comma-separated explainer names (default: the paper's nine)")
+    parser.add_argument("--limit", type=int, help="instances per dataset")
+    parser.add_argument("--batch_size", type=int, help="masked variants per forward pass")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--output_path", help="run directory")
+    parser.add_argument("--executor", choices=("local", "ray"), help="where work runs (default: the config's, else local)")
+    parser.add_argument("--shard", help="i/n: run only work units i, i+n, … (for SLURM arrays)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    def handler(args: argparse.Namespace) -> int:
+        from synfaith.runs import parse_shard, run
+
+        config = run_config_from_args(args)
+        summary = run(config, shard=parse_shard(args.shard))
+        print(summary.describe())
+        print(f"rows: {summary.run_dir / 'rows'}   report: synfaith report {summary.run_dir}")
+        return 0
+
+    parser.set_defaults(handler=handler)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="synfaith",
@@ -210,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return args.handler(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, ImportError) as error:
         print(f"synfaith: error: {error}", file=sys.stderr)
         return 2
 

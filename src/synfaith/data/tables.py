@@ -1,0 +1,166 @@
+"""Tabular datasets (CV-Bench, MMStar): a Hugging Face dataset name or a local Parquet/Arrow path.
+
+Local files are read with pyarrow (a ``.parquet`` file, a folder of them, or a ``datasets``
+``.arrow`` file); a name goes through ``datasets.load_dataset``, which needs the hub or the
+local ``datasets`` cache. Image columns may hold ``{"bytes", "path"}`` structs (Parquet) or
+decoded PIL images (``datasets``).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from synfaith.data.instance import Box, GroundTruth, Instance
+from synfaith.data.source import DatasetSource, InvalidRow, Row
+
+
+class DatasetNotAvailableError(FileNotFoundError):
+    """A dataset named by hub id is neither cached locally nor downloadable here."""
+
+
+def read_table(source: str | Path, config: str | None = None, split: str = "test"):
+    """Rows of a table as a ``pyarrow.Table`` (local path) or a ``datasets.Dataset`` (hub name)."""
+    path = Path(source)
+    if path.exists():
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+
+        if path.suffix == ".arrow":
+            with pa.memory_map(str(path)) as stream:
+                try:
+                    return pa.ipc.open_stream(stream).read_all()
+                except pa.ArrowInvalid:
+                    return pa.ipc.open_file(stream).read_all()
+        files = sorted(path.glob("**/*.parquet")) if path.is_dir() else [path]
+        if split and path.is_dir():
+            in_split = [f for f in files if split in f.name or split in f.parent.name]
+            files = in_split or files
+        if not files:
+            raise FileNotFoundError(f"no .parquet files under {path}")
+        return ds.dataset([str(f) for f in files], format="parquet").to_table()
+    try:
+        import datasets
+    except ImportError as error:  # pragma: no cover - datasets is a dependency
+        raise DatasetNotAvailableError(f"{source!r} is not a local path and the 'datasets' package is missing") from error
+    try:
+        return datasets.load_dataset(str(source), config, split=split)
+    except Exception as error:  # datasets raises many types for "offline" and "not found"
+        raise DatasetNotAvailableError(
+            f"cannot load dataset {source!r} (config {config!r}, split {split!r}): {type(error).__name__}: {error}. "
+            "Without hub access, download it elsewhere (e.g. its Parquet files) and pass the local path instead."
+        ) from None
+
+
+def table_rows(table) -> tuple[int, Any]:
+    """``(length, row(i) -> dict)`` for a pyarrow Table or a datasets.Dataset."""
+    if hasattr(table, "slice") and hasattr(table, "schema") and not hasattr(table, "features"):
+        return table.num_rows, lambda i: table.slice(i, 1).to_pylist()[0]
+    return len(table), lambda i: table[i]
+
+
+def decode_image(value: Any) -> Image.Image:
+    """An image column value (PIL image, ``{"bytes", "path"}`` struct, raw bytes) as RGB."""
+    if isinstance(value, Image.Image):
+        return value.convert("RGB")
+    if isinstance(value, dict):
+        if value.get("bytes"):
+            value = value["bytes"]
+        elif value.get("path"):
+            with Image.open(value["path"]) as image:
+                return image.convert("RGB")
+        else:
+            raise ValueError("the image column is empty")
+    if isinstance(value, (bytes, bytearray)):
+        with Image.open(io.BytesIO(value)) as image:
+            return image.convert("RGB")
+    raise ValueError(f"cannot read an image from a {type(value).__name__}")
+
+
+def _boxes(value: Any) -> tuple[Box, ...]:
+    """Boxes from a ``[x1, y1, x2, y2]`` or a list of them; anything else gives none."""
+    if not value:
+        return ()
+    if all(isinstance(x, (int, float)) for x in value) and len(value) == 4:
+        value = [value]
+    boxes = []
+    for box in value:
+        if isinstance(box, (list, tuple)) and len(box) == 4 and all(isinstance(x, (int, float)) for x in box):
+            left, top, right, bottom = (float(x) for x in box)
+            if right > left and bottom > top:
+                boxes.append(Box(left, top, right, bottom))
+    return tuple(boxes)
+
+
+def load_cvbench(source: str | Path = "nyu-visionx/CV-Bench", config: str | None = None, split: str = "test") -> DatasetSource:
+    """CV-Bench (Tong et al. 2024): 2D/3D count, relation, depth, distance multiple choice."""
+    length, get = table_rows(read_table(source, config, split))
+
+    def build(index: int) -> Row:
+        record = get(index)
+        row_id = f"cvbench-{record.get('idx', index)}"
+        missing = [k for k in ("image", "question", "choices", "answer") if record.get(k) in (None, "", [])]
+        if missing:
+            return InvalidRow(row_id, f"missing field {', '.join(repr(m) for m in missing)}")
+        boxes = _boxes(record.get("bbox"))
+        return Instance(
+            id=row_id,
+            image=decode_image(record["image"]),
+            question=record["question"],
+            choices=tuple(str(c) for c in record["choices"]),
+            answer=str(record["answer"]),
+            meta={k: record.get(k) for k in ("type", "task", "source", "source_dataset") if record.get(k) is not None}
+            | {"dataset": "cvbench"},
+            ground_truth=GroundTruth(boxes=boxes) if boxes else None,
+        )
+
+    return DatasetSource("cvbench", length, build)
+
+
+_OPTIONS = re.compile(r"\n?\s*Options:\s*(.*)$", re.DOTALL)
+_OPTION = re.compile(r"(?:^|[\s,\n])([A-F])[:.)]\s*(.*?)(?=(?:,?\s*\n?\s*[A-F][:.)]\s)|$)", re.DOTALL)
+
+
+def split_mmstar_question(text: str) -> tuple[str, tuple[str, ...] | None]:
+    """MMStar puts its options inline (``… Options: A: x, B: y, …``): the question and the choices.
+
+    Returns ``(text, None)`` when the options cannot be parsed as consecutive letters from A.
+    """
+    match = _OPTIONS.search(text)
+    if not match:
+        return text, None
+    options = [(letter, body.strip().rstrip(",").strip()) for letter, body in _OPTION.findall(match.group(1))]
+    letters = [letter for letter, _ in options]
+    if len(options) < 2 or letters != [chr(ord("A") + i) for i in range(len(options))]:
+        return text, None
+    return text[: match.start()].strip(), tuple(body for _, body in options)
+
+
+def load_mmstar(source: str | Path = "Lin-Chen/MMStar", config: str | None = None, split: str = "val") -> DatasetSource:
+    """MMStar (Chen et al. 2024): 1,500 vision-indispensable multiple-choice questions."""
+    length, get = table_rows(read_table(source, config, split))
+
+    def build(index: int) -> Row:
+        record = get(index)
+        row_id = f"mmstar-{record.get('index', index)}"
+        missing = [k for k in ("image", "question", "answer") if record.get(k) in (None, "")]
+        if missing:
+            return InvalidRow(row_id, f"missing field {', '.join(repr(m) for m in missing)}")
+        question, choices = split_mmstar_question(record["question"])
+        meta = {k: record.get(k) for k in ("category", "l2_category") if record.get(k) is not None} | {"dataset": "mmstar"}
+        if choices is None:  # options stay inline; read a bare letter answer
+            meta["answer_pattern"] = r"\(?\b([A-F])\b\)?"
+        return Instance(
+            id=row_id,
+            image=decode_image(record["image"]),
+            question=question,
+            choices=choices,
+            answer=str(record["answer"]).strip(),
+            meta=meta,
+        )
+
+    return DatasetSource("mmstar", length, build)
