@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean chromium
 
 install: $(STAMP)
 
@@ -23,9 +23,16 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 # The main job on the embedded default: the toy VLM × the synthetic world × every explainer and metric.
 demo: $(STAMP)
 	$(VENV)/bin/synfaith run configs/demo.yaml
+	$(VENV)/bin/synfaith report runs/demo
 
-test: $(STAMP)
+# The report test drives headless Chromium; install it where we may (root with apt), else it skips.
+test: $(STAMP) chromium
 	$(PY) -m pytest -q
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
+		echo "chromium not installed: the report's browser test will be skipped"
 
 bench: $(STAMP)
 	$(PY) benchmarks/metric_cost.py

@@ -309,6 +309,32 @@ def _run(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=handler)
 
 
+@command
+def _report(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="analyse a run directory into one self-contained HTML page with figures and CSV tables",
+        description="Writes RUN_DIR/report/index.html (or --out): the leaderboard with Wilcoxon tests and a mixed-effects "
+        "model, the disagreement of unimodal rankings, F_syn against the exact SII, the redundancy profile, the "
+        "efficiency-faithfulness front and qualitative maps; every table also as CSV, every figure as PNG.",
+    )
+    parser.add_argument("run_dir", help="a run directory written by `synfaith run`")
+    parser.add_argument("--out", default=None, help="report directory (default: RUN_DIR/report)")
+
+    def handler(args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        from synfaith.report import write_report
+
+        if not Path(args.run_dir).is_dir():
+            raise FileNotFoundError(f"run directory not found: {args.run_dir}")
+        path = write_report(args.run_dir, args.out)
+        print(f"report: {path}")
+        return 0
+
+    parser.set_defaults(handler=handler)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="synfaith",
