@@ -17,6 +17,7 @@ import re
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -368,6 +369,45 @@ class VLMAdapter(ABC):
             )
         spans = tuple((max(offsets[p][0], start) - start, min(offsets[p][1], end) - start) for p in plain_positions)
         return positions, spans
+
+    # -- modified inputs (for influence and stability probes) -------------------------------
+    def modified(
+        self,
+        prepared: Prepared,
+        *,
+        image_zero_state: bool = False,
+        masked_text_units: Sequence[int] = (),
+        pixel_noise: float = 0.0,
+        seed: int = 0,
+    ) -> Prepared:
+        """The same instance with its *clean* input changed, so explainers see the change.
+
+        Args:
+            image_zero_state: replace the image by its zero-state (the blurred copy) everywhere.
+            masked_text_units: query units replaced by the pad token (the textual zero-state).
+            pixel_noise: std of Gaussian noise added to the pixels, on the [0, 1] image scale.
+            seed: seed of the noise.
+
+        The zero-state pixels (``blurred``) are unchanged, so games on the result mask towards
+        the same reference.
+        """
+        from dataclasses import replace
+
+        clean = prepared.pixels.blurred if image_zero_state else prepared.pixels.clean
+        if pixel_noise > 0:
+            black, white = self.pixel_extremes(prepared)
+            generator = torch.Generator().manual_seed(seed)
+            noise = torch.randn(clean.shape, generator=generator, dtype=torch.float64)
+            clean = (clean.double() + pixel_noise * (white - black).double() * noise).to(clean.dtype)
+        input_ids = prepared.layout.input_ids
+        if len(masked_text_units):
+            input_ids = input_ids.clone()
+            input_ids[prepared.layout.query_positions[list(masked_text_units)]] = self.pad_token_id
+        return replace(
+            prepared,
+            pixels=replace(prepared.pixels, clean=clean),
+            layout=replace(prepared.layout, input_ids=input_ids),
+        )
 
     # -- ground truth ----------------------------------------------------------------------
     def ground_truth_units(self, prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,90 @@
+"""Properties of an explainer's attributions across related inputs (beyond faithfulness).
+
+These compare score vectors an explainer produced on an input and on a changed copy of it;
+producing the copies and the explanations is the runner's job (:mod:`synfaith.runs.probes`),
+so these functions see only numbers.
+
+* **Modality influence** (Granger-style; the "rethinking multimodal XAI" principles): how much
+  an explainer's attribution for one modality changes when the *other* modality is removed
+  (set to its zero-state). ``influence = 1 − Spearman(a, a′)`` for the modality's scores on the
+  original (a) and on the input without the other modality (a′): 0 when the attribution
+  ignores the other modality, up to 2 when it reverses.
+* **Unified stability**: rank agreement of the *joint* attribution — both modalities' scores,
+  each converted to percentile ranks so that their scales are comparable, concatenated — under
+  small joint perturbations that keep the answer: Spearman, and the overlap of the joint
+  top-k sets (k = ⌈fraction · (m + n)⌉).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import rankdata, spearmanr
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's ρ; a constant vector has no ranking: ρ = 1 if both are constant, else 0."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.size < 2:
+        return 1.0
+    flat_a, flat_b = np.ptp(a) == 0, np.ptp(b) == 0
+    if flat_a or flat_b:
+        return 1.0 if flat_a and flat_b else 0.0
+    return float(spearmanr(a, b)[0])
+
+
+@dataclass(frozen=True)
+class ModalityInfluence:
+    """``1 − ρ`` of each modality's scores when the other modality is at zero-state."""
+
+    text_without_image: float  # text attribution: original vs image removed
+    image_without_text: float  # image attribution: original vs text removed
+
+
+def modality_influence(
+    text_scores: np.ndarray, text_scores_without_image: np.ndarray, image_scores: np.ndarray, image_scores_without_text: np.ndarray
+) -> ModalityInfluence:
+    """Modality influence in both directions (see the module docstring)."""
+    return ModalityInfluence(
+        text_without_image=1.0 - _spearman(text_scores, text_scores_without_image),
+        image_without_text=1.0 - _spearman(image_scores, image_scores_without_text),
+    )
+
+
+def joint_ranks(image_scores: np.ndarray, text_scores: np.ndarray) -> np.ndarray:
+    """Both modalities' scores as percentile ranks in (0, 1], concatenated (image first)."""
+    parts = []
+    for scores in (np.asarray(image_scores, float), np.asarray(text_scores, float)):
+        parts.append(rankdata(scores) / scores.size if scores.size else scores)
+    return np.concatenate(parts)
+
+
+@dataclass(frozen=True)
+class Stability:
+    """Mean agreement of the joint attribution with its perturbed versions."""
+
+    spearman: float
+    top_k_overlap: float
+    draws: int
+
+
+def unified_stability(
+    image_scores: np.ndarray,
+    text_scores: np.ndarray,
+    perturbed: list[tuple[np.ndarray, np.ndarray]],
+    top_fraction: float = 0.1,
+) -> Stability:
+    """Spearman and top-k overlap between the joint ranks of the original and each perturbed attribution, averaged."""
+    if not perturbed:
+        return Stability(float("nan"), float("nan"), 0)
+    reference = joint_ranks(image_scores, text_scores)
+    k = max(1, math.ceil(top_fraction * reference.size))
+    top = set(np.argsort(-reference, kind="stable")[:k])
+    rhos, overlaps = [], []
+    for image_b, text_b in perturbed:
+        other = joint_ranks(image_b, text_b)
+        rhos.append(_spearman(reference, other))
+        overlaps.append(len(top & set(np.argsort(-other, kind="stable")[:k])) / k)
+    return Stability(float(np.mean(rhos)), float(np.mean(overlaps)), len(perturbed))

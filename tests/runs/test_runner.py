@@ -1,0 +1,174 @@
+"""The runner: rows, resumption after SIGKILL, bad input, shards, Ray."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from synfaith.runs import KEY, TIMING_COLUMNS, RunStore, parse_config, run
+from tests.conftest import random_image
+
+
+def small_config(output_dir, **overrides):
+    data = {
+        "output_dir": str(output_dir),
+        "models": [{"path": "toy", "name": "toy", "device": "cpu", "batch_size": 32}],
+        "datasets": [{"kind": "synthetic", "limit": 6, "seed": 1, "options": {"per_cell": 1}}],
+        "explainers": [{"name": "random"}, {"name": "rollout"}, {"name": "oracle"}],
+        "metrics": {"sii_limit": 1},
+        "execution": {"shard_size": 3, "flush_every": 1, "progress": False},
+    }
+    for key, value in overrides.items():
+        data[key] = value if not isinstance(value, dict) else data.get(key, {}) | value
+    return data
+
+
+def comparable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows sorted by key without the columns that legitimately differ between runs (timings, worker)."""
+    frame = frame.drop(columns=list(TIMING_COLUMNS)).sort_values(list(KEY)).reset_index(drop=True)
+    return frame
+
+
+def assert_same_rows(a: pd.DataFrame, b: pd.DataFrame, rtol: float = 0.0) -> None:
+    """Same keys and values; ``rtol`` > 0 allows float rounding (e.g. another torch thread count)."""
+    a, b = comparable(a), comparable(b)
+    assert list(a[list(KEY)].itertuples(index=False)) == list(b[list(KEY)].itertuples(index=False))
+    for column in a.columns:
+        left, right = a[column].tolist(), b[column].tolist()
+        for x, y in zip(left, right):
+            if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+                np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=rtol * 1e-3, err_msg=column)
+            elif isinstance(x, float) and np.isnan(x):
+                assert isinstance(y, float) and np.isnan(y), column
+            elif isinstance(x, float) and rtol:
+                assert x == pytest.approx(y, rel=rtol, abs=rtol * 1e-3), (column, x, y)
+            else:
+                assert x == y, (column, x, y)
+
+
+@pytest.fixture(scope="module")
+def reference_rows(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("reference")
+    summary = run(parse_config(small_config(directory)))
+    assert summary.rows_written == 18
+    return RunStore(directory).read_rows()
+
+
+def test_rows_hold_every_metric_and_record(reference_rows):
+    rows = reference_rows
+    assert len(rows) == 18 and not rows.duplicated(list(KEY)).any()
+    ok = rows[rows.status == "ok"]
+    assert set(ok.explainer) == {"random", "rollout", "oracle"}
+    assert ok[["fsyn", "visual_deletion", "textual_insertion", "modality_dividend", "v_full"]].notna().all().all()
+    assert (ok.fsyn_evaluations <= 6 * 11 + 2).all() and (ok.explain_seconds >= 0).all()
+    first = ok[ok.instance_index == ok.instance_index.min()]
+    assert first.sii.notna().all()  # SII on the first instance only (sii_limit: 1)
+    assert ok[ok.instance_index != ok.instance_index.min()].sii.isna().all()
+    assert all(len(s) == n for s, n in zip(ok.image_scores, ok.n_image_units))
+    assert all(len(c) == 11 for c in ok.fsyn_deletion_curve)
+    assert ok.correct.notna().all() and json.loads(ok.meta.iloc[0])["family"]
+    # the Oracle has nothing to rank on instances without planted boxes: a failure row, not a silent ranking
+    failed = rows[rows.status == "failed"]
+    assert set(failed.explainer) <= {"oracle"} and (failed.stage == "explain").all()
+    assert failed.message.str.contains("all 16 visual scores are equal").all()
+
+
+def test_rerun_skips_finished_rows(tmp_path):
+    config = parse_config(small_config(tmp_path, datasets=[{"kind": "synthetic", "limit": 2, "options": {"per_cell": 1}}]))
+    first = run(config)
+    assert first.rows_written == 6
+    again = run(config)
+    assert again.rows_written == 0 and again.skipped == 6
+    store = RunStore(tmp_path)
+    assert (tmp_path / "config.yaml").is_file() and json.loads((tmp_path / "environment.json").read_text())["versions"]["torch"]
+    assert not list(store.rows_dir.glob(".*.tmp"))
+    # a new explainer in the config runs only for it
+    config.explainers.append(type(config.explainers[0])(name="input_gradients"))
+    added = run(config)
+    assert added.rows_written == 2 and len(store.read_rows()) == 8
+
+
+def test_sigkill_mid_run_then_rerun_gives_exactly_the_uninterrupted_rows(reference_rows, tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(small_config(tmp_path / "run")))
+    command = [sys.executable, "-m", "synfaith.cli", "run", str(path), "--no-progress"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    rows_dir = tmp_path / "run" / "rows"
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        if len(list(rows_dir.glob("*.parquet"))) >= 2:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "the run finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    partial = RunStore(tmp_path / "run").read_rows()
+    assert 0 < len(partial) < 18
+    finished = subprocess.run(command, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
+    assert "already done" in finished.stdout
+    resumed = RunStore(tmp_path / "run").read_rows()
+    assert len(resumed) == 18
+    assert_same_rows(resumed, reference_rows)
+
+
+def test_bad_input_becomes_failure_rows_and_good_rows_complete(tmp_path):
+    random_image(64, 64, seed=3).save(tmp_path / "good.png")
+    (tmp_path / "unreadable.png").write_bytes(b"\x89PNG but not really")
+    records = [
+        {"id": "good-1", "image": "good.png", "question": "Is there a red circle in the image?", "answer": "no"},
+        {"id": "unreadable", "image": "unreadable.png", "question": "Is there a red circle in the image?"},
+        {"id": "missing", "question": "Is there a red circle in the image?"},
+        {"id": "empty", "image": "good.png", "question": ""},
+        {"id": "good-2", "image": "good.png", "question": "How many red shapes are there?", "choices": ["1", "2", "3", "4"]},
+    ]
+    (tmp_path / "data.jsonl").write_text("\n".join(json.dumps(r) for r in records))
+    config = parse_config(
+        small_config(
+            tmp_path / "run",
+            datasets=[{"kind": "jsonl", "name": "mine", "options": {"path": str(tmp_path / "data.jsonl")}}],
+            explainers=[{"name": "random"}, {"name": "input_gradients"}],
+        )
+    )
+    summary = run(config)
+    rows = RunStore(tmp_path / "run").read_rows().set_index(["instance_id", "explainer"])
+    assert summary.rows_written == 10 and summary.failures == 6
+    assert (rows.loc["good-1"].status == "ok").all() and (rows.loc["good-2"].status == "ok").all()
+    assert rows.loc["good-2"].fsyn.notna().all()
+    unreadable = rows.loc[("unreadable", "random")]
+    assert unreadable.stage == "prepare" and "cannot read image" in unreadable.message
+    assert rows.loc[("missing", "random")].stage == "load" and rows.loc[("missing", "random")].message == "missing field 'image'"
+    assert rows.loc[("empty", "input_gradients")].stage == "load" and "empty question" in rows.loc[("empty", "input_gradients")].message
+    assert summary.failure_stages == {"load": 4, "prepare": 2}
+
+
+def test_shards_together_equal_the_whole_run(reference_rows, tmp_path):
+    config = parse_config(small_config(tmp_path))
+    parts = [run(config, shard=(i, 2)) for i in range(2)]
+    assert [p.units for p in parts] == [1, 1]
+    assert_same_rows(RunStore(tmp_path).read_rows(), reference_rows)
+
+
+@pytest.mark.slow
+def test_ray_executor_rows_equal_the_local_rows(reference_rows, tmp_path):
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        config = parse_config(
+            small_config(tmp_path, execution={"executor": "ray", "ray_num_gpus": 0, "ray_num_cpus": 1, "ray_workers": 2})
+        )
+        summary = run(config)
+    finally:
+        ray.shutdown()
+    assert summary.rows_written == 18 and summary.units == 2
+    rows = RunStore(tmp_path).read_rows()
+    assert rows.worker.nunique() == 2  # two actors wrote shards into the same directory
+    # Ray gives each 1-CPU worker one torch thread (here: two), which changes float32 reduction order
+    assert_same_rows(rows, reference_rows, rtol=1e-6)
