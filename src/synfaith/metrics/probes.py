@@ -32,6 +32,8 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     flat_a, flat_b = np.ptp(a) == 0, np.ptp(b) == 0
     if flat_a or flat_b:
         return 1.0 if flat_a and flat_b else 0.0
+    if np.array_equal(rankdata(a), rankdata(b)):
+        return 1.0  # exactly, not 1 − 1e-16
     return float(spearmanr(a, b)[0])
 
 
