@@ -335,6 +335,44 @@ def _report(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=handler)
 
 
+@command
+def _sensitivity(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sensitivity",
+        help="F_syn and the explainer ranking as K, blur radius and C vary, reusing a run's attributions",
+        description="Re-scores the stored attributions of RUN_DIR (no explainer runs again) with other step grids K, "
+        "blur radii of the visual zero-state and numbers C of SII background players; writes CSV tables to "
+        "RUN_DIR/sensitivity (or --out) and prints the summary.",
+    )
+    parser.add_argument("run_dir")
+    parser.add_argument("--steps", default="5,11,21", help="K values (default 5,11,21)")
+    parser.add_argument("--blur", default="0.0625,0.125,0.25", help="blur radii as fractions of the longer image side")
+    parser.add_argument("--background", default="2,4,6,8", help="C values for the SII ground truth (default 2,4,6,8)")
+    parser.add_argument("--sii-instances", type=int, default=5, help="instances per model × dataset with SII (default 5)")
+    parser.add_argument("--out", default=None)
+
+    def handler(args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        from synfaith.runs.sensitivity import sensitivity_analysis, write_sensitivity
+
+        if not Path(args.run_dir).is_dir():
+            raise FileNotFoundError(f"run directory not found: {args.run_dir}")
+        result = sensitivity_analysis(
+            args.run_dir,
+            steps_grid=[int(x) for x in args.steps.split(",")],
+            blur_fractions=[float(x) for x in args.blur.split(",")],
+            background_grid=[int(x) for x in args.background.split(",")],
+            sii_instances=args.sii_instances,
+        )
+        paths = write_sensitivity(result, args.out or Path(args.run_dir) / "sensitivity")
+        print(result.summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(f"\n{result.game_evaluations:,} game evaluations, no explainer calls, {result.seconds:.1f} s; tables: {paths[0].parent}")
+        return 0
+
+    parser.set_defaults(handler=handler)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="synfaith",

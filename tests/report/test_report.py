@@ -24,6 +24,7 @@ def demo_report(tmp_path_factory):
     data["output_dir"] = str(directory / "run")
     data["datasets"][0]["options"]["per_cell"] = 1
     data["metrics"]["sii_limit"] = 2
+    data["metrics"]["probe_limit"] = 2
     data["execution"]["progress"] = False
     run(parse_config(data))
     assert main(["report", str(directory / "run")]) == 0
@@ -39,9 +40,9 @@ def test_report_has_every_section_figure_and_table(demo_report):
     assert {p.stem for p in (demo_report / "figures").glob("*.png")} == FIGURES
     assert page.count('src="data:image/png;base64,') == len(FIGURES)
     assert "http://" not in page and "https://" not in page  # self-contained
-    for anchor in ("leaderboard", "mixed-model", "ranking-instability", "validation", "redundancy", "pareto", "qualitative", "failures"):
+    for anchor in ("leaderboard", "mixed-model", "ranking-instability", "validation", "redundancy", "probes", "pareto", "qualitative", "failures"):
         assert f'<section id="{anchor}">' in page
-    for table in ("leaderboard_by_dataset", "mixed_model", "rank_agreement", "fsyn_sii_agreement", "metric_cost", "redundancy", "pareto"):
+    for table in ("leaderboard_by_dataset", "mixed_model", "rank_agreement", "fsyn_sii_agreement", "metric_cost", "redundancy", "probes", "pareto"):
         assert (demo_report / "tables" / f"{table}.csv").is_file()
         assert f'href="tables/{table}.csv"' in page
     assert "fitted as a fixed effect" in page or "one level" in page  # how random effects were fitted is stated

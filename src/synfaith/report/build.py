@@ -176,6 +176,21 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     if rows["modality_dividend"].notna().any():
         builder.table(why, "redundancy", redundancy_summary(rows), "Redundancy profile per model and dataset", index=False)
         builder.figure(why, "modality_dividend", figures.dividend_distributions(instance_profiles(rows)), "Distribution of the modality dividend")
+    probes = builder.section(
+        "Modality influence and unified stability", "probes",
+        "Influence: 1 − Spearman between an explainer's attribution for one modality with and without the other "
+        "modality (zero-state). Stability: agreement of the joint ranking under small perturbations that keep the answer.",
+    )
+    probe_columns = ["influence_text_without_image", "influence_image_without_text", "stability_spearman", "stability_top_k"]
+    present = [c for c in probe_columns if c in rows and rows[c].notna().any()]
+    if present:
+        table = successful(rows).groupby("explainer")[present].mean()
+        table["instances"] = successful(rows).groupby("explainer")[present[0]].count()
+        builder.table(probes, "probes", table, "Mean influence and stability per explainer")
+        builder.note(probes, "An explainer that ignores its input (the seeded Random baseline) has influence 0 and stability 1: "
+                             "stability rewards insensitivity, so read it next to F_syn, never alone.")
+    else:
+        builder.note(probes, "This run did not compute influence or stability (metrics.compute).", "warning")
     efficiency = builder.section("Efficiency and faithfulness", "pareto")
     points = successful(rows, "fsyn").groupby("explainer").agg(seconds=("explain_seconds", "mean"), fsyn=("fsyn", "mean"))
     builder.table(efficiency, "pareto", points, "Mean explanation time and F_syn per explainer")
