@@ -120,6 +120,11 @@ class MultiSHAP(Explainer):
         for i in range(n_visual):
             for j in range(n_text):
                 phi[i, j] = values[(i, n_visual + j)]
+        if not phi.any() and game.evaluations < 4 * len(players):
+            raise ValueError(
+                f"multishap: a budget of {self.budget} evaluations estimated no interaction among {len(players)} players; "
+                "raise budget (or lower max_visual_players / max_text_players)"
+            )
         return phi, players, n_visual
 
     def attribute(self, model, prepared, target):

@@ -25,7 +25,8 @@ class _Strict(BaseModel):
 
 
 class ModelConfig(_Strict):
-    """One model: ``path`` is ``toy`` (the shipped toy VLM), a hub id or a local checkpoint."""
+    """One model: ``path`` is ``toy`` (the shipped toy VLM), a hub id, a local checkpoint, or an
+    ``http(s)://`` OpenAI-compatible endpoint (a black-box model; adapter options in ``options``)."""
 
     path: str
     name: str | None = Field(None, description="label in the rows (default: the path's last part)")

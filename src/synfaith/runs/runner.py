@@ -102,14 +102,23 @@ def build_explainers(config: RunConfig) -> dict[str, object]:
 
 
 def load_adapter(config: RunConfig, model_index: int):
-    """The adapter of one configured model (``path: toy`` is the shipped toy VLM)."""
+    """The adapter of one configured model.
+
+    ``path: toy`` is the shipped toy VLM; an ``http(s)://`` URL is an OpenAI-compatible endpoint
+    (:class:`~synfaith.models.remote.RemoteChatAdapter`, its options in ``options``: model,
+    grid, scoring, …); anything else is a checkpoint path or hub id.
+    """
     from synfaith.models import load_model
     from synfaith.models.toy import default_checkpoint
 
     spec = config.models[model_index]
-    path = str(default_checkpoint()) if spec.path == "toy" else spec.path
     options = dict(spec.options)
     options.setdefault("blur_radius", config.metrics.blur_radius)
+    if spec.path.startswith(("http://", "https://")):
+        from synfaith.models.remote import RemoteChatAdapter
+
+        return RemoteChatAdapter(spec.path, batch_size=spec.batch_size, **options)
+    path = str(default_checkpoint()) if spec.path == "toy" else spec.path
     return load_model(path, device=spec.device, dtype=spec.dtype, batch_size=spec.batch_size, **options)
 
 

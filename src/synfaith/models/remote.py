@@ -1,0 +1,299 @@
+"""A black-box model behind an OpenAI-compatible chat endpoint that returns log-probabilities.
+
+For models without weights access (a vLLM server, a hosted API): model-agnostic explainers
+(Random, MultiSHAP) and every metric run through the game alone. Everything model-specific
+happens client-side:
+
+* **Visual units** are the cells of a ``grid`` over the original image; a masked cell takes
+  the pixels of a Gaussian-blurred copy (the same zero-state as the local adapters), and each
+  variant is sent as a PNG data URL.
+* **Text units** are the query's tokens as the server's tokenizer sees them (vLLM's
+  ``/tokenize`` and ``/detokenize``), or its words (``text_units="words"``) for endpoints
+  without them. A masked unit's characters are replaced by ``mask_text`` (default: the
+  server's pad token, ``"<pad>"``), which the server's tokenizer reads as that special token.
+* **Scores**: ``scoring="top_logprobs"`` (any OpenAI-compatible endpoint) reads the first
+  answer token's log-probability from ``top_logprobs`` (single-token answers, no generated
+  prefix; a token outside the top list fails loudly); ``"prompt_logprobs"`` (vLLM's
+  ``prompt_logprobs`` + ``continue_final_message``) teacher-forces the whole answer, any length.
+
+Variants of one game batch are sent concurrently (``max_concurrency``) and cached by the game.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from synfaith.data.instance import Instance
+from synfaith.games.base import Game
+from synfaith.models.answers import AnswerFormat, UnparseableAnswerError, answer_format_for
+from synfaith.models.base import Prepared, Target, TokenLayout, build_user_text, map_ground_truth
+from synfaith.models.pixels import PixelViews, blurred_copy
+
+
+class RemoteModelError(RuntimeError):
+    """The endpoint failed or answered something the adapter cannot use."""
+
+
+@dataclass(frozen=True)
+class RemoteTarget(Target):
+    """A target whose tokens are known by their text (the API returns no ids)."""
+
+    answer_tokens: tuple[str, ...] = ()
+    prefix_text: str = ""
+    answer_text: str = ""
+
+
+class RemoteChatAdapter:
+    """A model behind ``{base_url}/v1/chat/completions`` as a synfaith game.
+
+    Args:
+        base_url: the server root, e.g. ``"http://localhost:8000"``.
+        model: the model name the server expects.
+        grid: (rows, cols) of visual units over the image.
+        text_units: ``"tokens"`` (server tokenizer) or ``"words"``.
+        mask_text: the string that replaces a masked text unit.
+        scoring: ``"top_logprobs"`` or ``"prompt_logprobs"`` (see the module docstring).
+        answer_cue: text appended to every user message (not a query unit), e.g. ``"Answer:"``.
+        blur_radius: blur of the visual zero-state in pixels (None: an eighth of the longer side).
+        max_new_tokens, top_logprobs, max_concurrency, timeout, batch_size: request settings.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str = "default",
+        *,
+        grid: tuple[int, int] = (8, 8),
+        text_units: str = "tokens",
+        mask_text: str = "<pad>",
+        scoring: str = "top_logprobs",
+        answer_cue: str | None = None,
+        blur_radius: float | None = None,
+        max_new_tokens: int = 10,
+        top_logprobs: int = 20,
+        max_concurrency: int = 8,
+        timeout: float = 60.0,
+        batch_size: int = 64,
+        api_key: str | None = None,
+    ) -> None:
+        if text_units not in ("tokens", "words"):
+            raise ValueError(f"text_units must be 'tokens' or 'words', got {text_units!r}")
+        if scoring not in ("top_logprobs", "prompt_logprobs"):
+            raise ValueError(f"scoring must be 'top_logprobs' or 'prompt_logprobs', got {scoring!r}")
+        self.base_url = base_url.rstrip("/")
+        self.name = model
+        self.grid = tuple(grid)
+        self.text_units = text_units
+        self.mask_text = mask_text
+        self.scoring = scoring
+        self.answer_cue = answer_cue
+        self.blur_radius = blur_radius
+        self.max_new_tokens = max_new_tokens
+        self.top_logprobs = top_logprobs
+        self.max_concurrency = max_concurrency
+        self.timeout = timeout
+        self.batch_size = batch_size
+        self.api_key = api_key
+        self.requests = 0
+
+    # -- HTTP ------------------------------------------------------------------------------
+    def _post(self, path: str, body: dict) -> dict:
+        request = urllib.request.Request(
+            self.base_url + path,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})},
+        )
+        self.requests += 1
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode(errors="replace")[:500]
+            raise RemoteModelError(f"{self.base_url}{path} answered {error.code}: {detail}") from None
+        except urllib.error.URLError as error:
+            raise RemoteModelError(f"cannot reach {self.base_url}{path}: {error.reason}") from None
+
+    # -- preparing an instance ---------------------------------------------------------------
+    @staticmethod
+    def pixel_tensor(image: Image.Image) -> torch.Tensor:
+        """The image as float [1, H, W, 3] in [0, 1] (the client-side pixel space)."""
+        return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0)[None]
+
+    def _query_units(self, query: str) -> list[tuple[int, int]]:
+        if self.text_units == "words":
+            return [m.span() for m in re.finditer(r"\S+", query)]
+        ids = self._post("/tokenize", {"model": self.name, "prompt": query, "add_special_tokens": False})["tokens"]
+        spans, previous = [], 0
+        for i in range(1, len(ids) + 1):
+            decoded = self._post("/detokenize", {"model": self.name, "tokens": ids[:i]})["prompt"]
+            end = len(decoded)
+            if decoded != query[:end]:
+                raise RemoteModelError("the server's detokenized prefixes do not match the query; use text_units='words'")
+            spans.append((previous, end))
+            previous = end
+        return [(a, b) for a, b in spans if b > a]
+
+    def prepare(self, instance: Instance) -> Prepared:
+        """Unit grid over the image, query units, and the clean/blurred images."""
+        image = instance.load_image()
+        user_text, (start, end) = build_user_text(instance, self.answer_cue)
+        query = user_text[start:end]
+        spans = self._query_units(query)
+        if not spans:
+            raise ValueError(f"instance {instance.id!r}: the question has no query units")
+        width, height = image.size
+        rows, cols = self.grid
+        y = np.minimum(np.arange(height) * rows // height, rows - 1)
+        x = np.minimum(np.arange(width) * cols // width, cols - 1)
+        unit_index = torch.from_numpy((y[:, None] * cols + x[None, :]).astype(np.int64))[None, :, :, None]
+        clean = self.pixel_tensor(image)
+        blurred = self.pixel_tensor(blurred_copy(image, self.blur_radius))
+        n_units = rows * cols
+        layout = TokenLayout(
+            input_ids=torch.zeros(0, dtype=torch.long),
+            visual_positions=torch.zeros(0, dtype=torch.long),
+            query_positions=torch.arange(len(spans)),
+            query_spans=tuple(spans),
+        )
+        return Prepared(
+            instance=instance,
+            prompt=user_text,
+            query_text=query,
+            layout=layout,
+            pixels=PixelViews(clean=clean, blurred=blurred, unit_index=unit_index, n_units=n_units),
+            unit_grid=np.arange(n_units).reshape(rows, cols),
+            token_units=torch.eye(n_units),
+            image_size=image.size,
+        )
+
+    def ground_truth_units(self, prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
+        """Evidence coverage of each grid cell and the deciding query units."""
+        return map_ground_truth(prepared, self.pixel_tensor)
+
+    # -- requests for one variant ----------------------------------------------------------
+    def _user_text(self, prepared: Prepared, text_keep: np.ndarray) -> str:
+        query = prepared.query_text
+        pieces, cursor = [], 0
+        for keep, (a, b) in zip(text_keep, prepared.layout.query_spans):
+            pieces.append(query[cursor:a])
+            pieces.append(query[a:b] if keep else self.mask_text)
+            cursor = b
+        pieces.append(query[cursor:])
+        return "".join(pieces) + prepared.prompt[len(query) :]
+
+    @staticmethod
+    def _data_url(pixels: torch.Tensor) -> str:
+        array = np.clip(np.rint(pixels[0].numpy() * 255.0), 0, 255).astype(np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, format="PNG")
+        return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+    def _messages(self, prepared: Prepared, image_keep: np.ndarray, text_keep: np.ndarray) -> list[dict]:
+        pixels = prepared.pixels.masked(np.asarray(image_keep, dtype=bool)[None])
+        return [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": self._data_url(pixels)}},
+                    {"type": "text", "text": self._user_text(prepared, text_keep)},
+                ],
+            }
+        ]
+
+    def generate_target(self, prepared: Prepared, answer_format: AnswerFormat | None = None) -> RemoteTarget:
+        """Greedy decoding on the clean input, cut to the answer token(s) by regex."""
+        answer_format = answer_format or answer_format_for(prepared.instance)
+        everything = (np.ones(prepared.n_image_units, bool), np.ones(prepared.n_text_units, bool))
+        response = self._post(
+            "/v1/chat/completions",
+            {"model": self.name, "messages": self._messages(prepared, *everything), "max_tokens": self.max_new_tokens,
+             "temperature": 0, "logprobs": True, "top_logprobs": 1},
+        )
+        choice = response["choices"][0]
+        text = choice["message"]["content"] or ""
+        tokens = [t["token"] for t in (choice.get("logprobs") or {}).get("content") or []]
+        parsed = answer_format.parse(text)
+        ends = np.cumsum([len(t) for t in tokens]) if tokens else np.array([])
+        starts = ends - np.array([len(t) for t in tokens]) if tokens else np.array([])
+        covering = [i for i, (a, b) in enumerate(zip(starts, ends)) if a < parsed.end and b > parsed.start]
+        if not covering:
+            raise UnparseableAnswerError(text, answer_format.description)
+        first, last = covering[0], covering[-1]
+        correct = None
+        if prepared.instance.answer is not None:
+            try:
+                reference = answer_format.parse(prepared.instance.answer).answer
+            except UnparseableAnswerError:
+                reference = prepared.instance.answer.strip()
+            correct = parsed.answer.lower() == reference.lower()
+        empty = torch.zeros(0, dtype=torch.long)
+        return RemoteTarget(
+            response=text,
+            answer=parsed.answer,
+            prefix_ids=empty,
+            answer_ids=torch.zeros(last - first + 1, dtype=torch.long),
+            correct=correct,
+            answer_tokens=tuple(tokens[first : last + 1]),
+            prefix_text="".join(tokens[:first]),
+            answer_text="".join(tokens[first : last + 1]),
+        )
+
+    def _probability(self, prepared: Prepared, target: RemoteTarget, image_keep, text_keep) -> float:
+        messages = self._messages(prepared, image_keep, text_keep)
+        if self.scoring == "top_logprobs":
+            if len(target.answer_tokens) != 1 or target.prefix_text:
+                raise RemoteModelError("top_logprobs scoring needs a one-token answer without a generated prefix; use scoring='prompt_logprobs'")
+            response = self._post(
+                "/v1/chat/completions",
+                {"model": self.name, "messages": messages, "max_tokens": 1, "temperature": 0, "logprobs": True,
+                 "top_logprobs": self.top_logprobs},
+            )
+            top = response["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+            for entry in top:
+                if entry["token"] == target.answer_tokens[0]:
+                    return float(np.exp(entry["logprob"]))
+            raise RemoteModelError(
+                f"the answer token {target.answer_tokens[0]!r} is not among the top {self.top_logprobs} log-probabilities; "
+                "raise top_logprobs or use scoring='prompt_logprobs'"
+            )
+        messages = messages + [{"role": "assistant", "content": target.prefix_text + target.answer_text}]
+        response = self._post(
+            "/v1/chat/completions",
+            {"model": self.name, "messages": messages, "max_tokens": 1, "temperature": 0, "prompt_logprobs": 0,
+             "continue_final_message": True, "add_generation_prompt": False},
+        )
+        entries = response["prompt_logprobs"][-len(target.answer_tokens) :]
+        return float(np.exp(sum(next(iter(e.values()))["logprob"] for e in entries)))
+
+    def target_probabilities(self, prepared: Prepared, target: RemoteTarget, image_keep: np.ndarray, text_keep: np.ndarray) -> np.ndarray:
+        """The target's probability for each variant (rows of the keep-masks), requested concurrently."""
+        image_keep, text_keep = np.atleast_2d(image_keep), np.atleast_2d(text_keep)
+        with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
+            values = pool.map(lambda i: self._probability(prepared, target, image_keep[i], text_keep[i]), range(len(image_keep)))
+            return np.fromiter(values, dtype=np.float64, count=len(image_keep))
+
+    def game(self, prepared: Prepared, target: RemoteTarget, *, batch_size: int | None = None) -> RemoteGame:
+        """The game ``v(A, B)`` through the endpoint."""
+        return RemoteGame(self, prepared, target, batch_size=batch_size or self.batch_size)
+
+
+class RemoteGame(Game):
+    """A synfaith game whose values come from a remote endpoint."""
+
+    def __init__(self, adapter: RemoteChatAdapter, prepared: Prepared, target: RemoteTarget, **options) -> None:
+        super().__init__(prepared.n_image_units, prepared.n_text_units, **options)
+        self.adapter, self.prepared, self.target = adapter, prepared, target
+
+    def _evaluate(self, image_keep: np.ndarray, text_keep: np.ndarray) -> np.ndarray:
+        return self.adapter.target_probabilities(self.prepared, self.target, image_keep, text_keep)
