@@ -190,6 +190,15 @@ def _explainers(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=lambda args: parser.print_help() or 0)
 
 
+def _run_dir(path: str):
+    """``path`` as an existing run directory, or a FileNotFoundError that says so."""
+    from pathlib import Path
+
+    if not Path(path).is_dir():
+        raise FileNotFoundError(f"run directory not found: {path}")
+    return Path(path)
+
+
 def _key_values(text: str | None) -> dict[str, object]:
     """``"a=1,b=x"`` as ``{"a": 1, "b": "x"}`` (values parsed as YAML scalars)."""
     import yaml
@@ -322,13 +331,9 @@ def _report(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default=None, help="report directory (default: RUN_DIR/report)")
 
     def handler(args: argparse.Namespace) -> int:
-        from pathlib import Path
-
         from synfaith.report import write_report
 
-        if not Path(args.run_dir).is_dir():
-            raise FileNotFoundError(f"run directory not found: {args.run_dir}")
-        path = write_report(args.run_dir, args.out)
+        path = write_report(_run_dir(args.run_dir), args.out)
         print(f"report: {path}")
         return 0
 
@@ -356,10 +361,8 @@ def _sensitivity(subparsers: argparse._SubParsersAction) -> None:
 
         from synfaith.runs.sensitivity import sensitivity_analysis, write_sensitivity
 
-        if not Path(args.run_dir).is_dir():
-            raise FileNotFoundError(f"run directory not found: {args.run_dir}")
         result = sensitivity_analysis(
-            args.run_dir,
+            _run_dir(args.run_dir),
             steps_grid=[int(x) for x in args.steps.split(",")],
             blur_fractions=[float(x) for x in args.blur.split(",")],
             background_grid=[int(x) for x in args.background.split(",")],

@@ -31,7 +31,7 @@ from torch import nn
 
 from synfaith.explainers.base import Explainer
 from synfaith.explainers.registry import register_explainer
-from synfaith.explainers.white_box import answer_logit, pixel_scores_to_units, token_scores_to_units
+from synfaith.explainers.white_box import answer_logit, embedding_relevance, pixel_scores_to_units, token_scores_to_units
 
 _MISSING = object()
 VARIANTS = ("attnlrp", "cp")
@@ -217,14 +217,9 @@ class AttnLRP(Explainer):
         sequence = model.sequence_ids(prepared, target).to(device)[None]
         with lrp_rules(model, self.variant):
             if self.vision_gamma is None:
-                with torch.no_grad():
-                    embeds, input_ids = model.embedded_inputs(prepared, target)
-                embeds = embeds.detach().requires_grad_()
-                score = answer_logit(model.forward_embeddings(embeds, input_ids, prepared).logits, target).sum()
-                (gradient,) = torch.autograd.grad(score, embeds)
-                relevance = (embeds.detach() * gradient).sum(-1)[0]
+                relevance, score = embedding_relevance(model, prepared, target, answer_logit)
                 image_scores, text_scores = token_scores_to_units(prepared, relevance)
-                raw = {"token_relevance": relevance.float().cpu().numpy(), "target_logit": float(score.detach())}
+                raw = {"token_relevance": relevance.float().cpu().numpy(), "target_logit": float(score)}
                 return image_scores, text_scores, raw, 1
             with vision_lrp_rules(model, self.vision_gamma):
                 pixels = prepared.pixels.clean.to(device, dtype).requires_grad_()

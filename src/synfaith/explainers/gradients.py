@@ -6,7 +6,7 @@ import torch
 
 from synfaith.explainers.base import Explainer
 from synfaith.explainers.registry import register_explainer
-from synfaith.explainers.white_box import answer_log_prob, pixel_scores_to_units, token_scores_to_units
+from synfaith.explainers.white_box import answer_log_prob, embedding_relevance, pixel_scores_to_units, token_scores_to_units
 
 
 @register_explainer
@@ -20,12 +20,7 @@ class InputGradients(Explainer):
     name = "input_gradients"
 
     def attribute(self, model, prepared, target):
-        with torch.no_grad():
-            embeds, input_ids = model.embedded_inputs(prepared, target)
-        embeds = embeds.detach().requires_grad_()
-        score = answer_log_prob(model.forward_embeddings(embeds, input_ids, prepared).logits, target).sum()
-        (gradient,) = torch.autograd.grad(score, embeds)
-        relevance = (embeds.detach() * gradient).sum(-1)[0]
+        relevance, _ = embedding_relevance(model, prepared, target)
         image_scores, text_scores = token_scores_to_units(prepared, relevance)
         return image_scores, text_scores, {"token_relevance": relevance.float().cpu().numpy()}, 1
 

@@ -19,6 +19,7 @@ from synfaith.models.base import answer_log_prob
 __all__ = [
     "answer_log_prob",
     "answer_logit",
+    "embedding_relevance",
     "max_normalise",
     "pixel_scores_to_units",
     "predicting_positions",
@@ -57,6 +58,20 @@ def answer_logit(logits: torch.Tensor, target) -> torch.Tensor:
     n_answer = target.answer_ids.numel()
     answer = target.answer_ids.to(logits.device)[None, :, None].expand(logits.shape[0], -1, 1)
     return logits[:, -n_answer:].gather(-1, answer).squeeze(-1).sum(-1)
+
+
+def embedding_relevance(model, prepared, target, scalar=answer_log_prob) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradient × input at the LM's input embeddings: ``(r [L], scalar)`` with ``r_i = Σ_d x_id ∂s/∂x_id``.
+
+    ``scalar(logits, target) -> [B]`` is the quantity explained (the answer's log-probability by
+    default; AttnLRP passes :func:`answer_logit` and runs this under its rules).
+    """
+    with torch.no_grad():
+        embeds, input_ids = model.embedded_inputs(prepared, target)
+    embeds = embeds.detach().requires_grad_()
+    score = scalar(model.forward_embeddings(embeds, input_ids, prepared).logits, target).sum()
+    (gradient,) = torch.autograd.grad(score, embeds)
+    return (embeds.detach() * gradient).sum(-1)[0], score.detach()
 
 
 def max_normalise(scores: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,8 @@ batched game call (DESIGN.md §3):
 - :func:`synergistic_faithfulness` — F_syn, the Harsanyi dividend of the top sets.
 - :func:`sii_ground_truth` — the exact order-2 SII of the 8-player macro game (validation).
 - :func:`redundancy_profile` — the modality-level dividend of an instance.
+- :func:`modality_influence`, :func:`unified_stability` — properties of an explainer across
+  related inputs (the other modality removed; small perturbations that keep the answer).
 """
 
 from synfaith.metrics.coalitions import CoalitionPlan, CoalitionValues
@@ -18,6 +20,7 @@ from synfaith.metrics.ranking import (
     step_fractions,
     top_counts,
 )
+from synfaith.metrics.probes import ModalityInfluence, Stability, modality_influence, unified_stability
 from synfaith.metrics.redundancy import RedundancyProfile, redundancy_profile
 from synfaith.metrics.sii import SIIGroundTruth, exact_pair_sii, macro_players, sii_ground_truth
 from synfaith.metrics.synergy import SynergisticFaithfulness, synergistic_faithfulness
@@ -28,13 +31,16 @@ __all__ = [
     "CoalitionValues",
     "CurveScores",
     "DegenerateAttributionError",
+    "ModalityInfluence",
     "PerturbationPath",
     "RedundancyProfile",
     "SIIGroundTruth",
+    "Stability",
     "SynergisticFaithfulness",
     "UnimodalFaithfulness",
     "exact_pair_sii",
     "macro_players",
+    "modality_influence",
     "perturbation_path",
     "rank_units",
     "redundancy_profile",
@@ -43,4 +49,5 @@ __all__ = [
     "synergistic_faithfulness",
     "top_counts",
     "unimodal_faithfulness",
+    "unified_stability",
 ]

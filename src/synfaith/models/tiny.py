@@ -30,8 +30,6 @@ Same ``seed`` → bit-identical weights; the caller's global RNG state is left u
 
 from __future__ import annotations
 
-import json
-import os
 import pathlib
 from typing import Any
 

@@ -34,10 +34,7 @@ from synfaith.data.synthetic import (
     IMAGE_SIZE,
     SHAPES,
     SUBSETS,
-    Question,
-    Scene,
     SceneSampler,
-    iter_training_examples,
     synthetic_instances,
     to_instance,
 )
