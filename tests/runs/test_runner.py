@@ -43,7 +43,9 @@ def assert_same_rows(a: pd.DataFrame, b: pd.DataFrame, rtol: float = 0.0) -> Non
     for column in a.columns:
         left, right = a[column].tolist(), b[column].tolist()
         for x, y in zip(left, right):
-            if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+            if isinstance(x, np.ndarray) and x.dtype.kind in "OUS":  # lists of strings (text units)
+                assert x.tolist() == y.tolist(), column
+            elif isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
                 np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=rtol * 1e-3, err_msg=column)
             elif isinstance(x, float) and np.isnan(x):
                 assert isinstance(y, float) and np.isnan(y), column

@@ -80,6 +80,19 @@ class ReportBuilder:
         section.parts.append(f'<p class="{kind}">{text}</p>')
 
 
+def by_correctness(function, rows: pd.DataFrame) -> pd.DataFrame:
+    """``function(rows)`` for all answers, then for correct and incorrect ones, stacked with an ``answers`` column."""
+    parts = []
+    for name, part in split_by_correctness(rows).items():
+        try:
+            table = function(part)
+        except (ValueError, KeyError, IndexError):
+            continue  # e.g. too few rows among the incorrect answers
+        if len(table):
+            parts.append(table.reset_index(drop=True).assign(answers=name))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
 def _fmt(value, digits: int = 3) -> str:
     return "—" if value is None or (isinstance(value, float) and not np.isfinite(value)) else f"{value:.{digits}f}"
 
@@ -105,6 +118,11 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     by_dataset = leaderboard(rows, "dataset")
     builder.table(board, "leaderboard_by_dataset", format_mean_sd(by_dataset), "F_syn mean (±sd) by dataset")
     builder.table(board, "leaderboard_by_model", format_mean_sd(leaderboard(rows, "model")), "F_syn mean (±sd) by model")
+    subsets = rows["meta"].map(lambda m: json.loads(m).get("subset") if isinstance(m, str) else None)
+    if subsets.notna().any():
+        builder.table(board, "leaderboard_by_subset", format_mean_sd(leaderboard(rows.assign(subset=subsets), "subset")),
+                      "F_syn mean (±sd) by planted subset (synthetic world): on redundant instances the evidence pair is "
+                      "redundant, so even the Oracle's dividend is negative")
     ranks = mean_ranks(rows)
     tests = wilcoxon_against_best(rows)
     builder.table(board, "mean_ranks", ranks.rename("mean rank").to_frame(), "Mean rank per instance (1 = highest F_syn), instances where every explainer succeeded")
@@ -142,6 +160,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
                                   "Explainers ranked by visual and by textual deletion, insertion and SRG; Kendall τ between the two rankings.")
     agreement = rank_agreement(rows)
     builder.table(instability, "rank_agreement", agreement, "Kendall τ between visual and textual explainer rankings", index=False)
+    split = by_correctness(lambda part: rank_agreement(part).query("scope == 'all'"), rows)
+    builder.table(instability, "rank_agreement_by_correctness", split, "The same, pooled, for all / correct / incorrect answers", index=False)
     table = rank_table(rows)
     builder.table(instability, "unimodal_ranks", table, "Explainer ranks under each unimodal metric (pooled)")
     builder.figure(instability, "rank_shift", figures.rank_shift(table), "Rank shift between the visual and textual version of each criterion")
@@ -157,6 +177,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     if len(with_sii) >= 3:
         correlations = fsyn_sii_agreement(rows)
         builder.table(validation, "fsyn_sii_agreement", correlations, "Spearman and Kendall correlation of F_syn with SII", index=False)
+        split = by_correctness(lambda part: fsyn_sii_agreement(part).query("scope == 'all'"), rows)
+        builder.table(validation, "fsyn_sii_agreement_by_correctness", split, "The same for all / correct / incorrect answers", index=False)
         builder.figure(validation, "fsyn_vs_sii", figures.fsyn_sii_scatter(with_sii), "F_syn against the SII ground truth")
         cost = cost_comparison(rows)
         builder.table(validation, "metric_cost", cost, "Mean cost per (instance, explainer) pair")
@@ -175,6 +197,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
                           "Δ = v(V,T) − v(V,∅) − v(∅,T) + v(∅,∅): positive when the answer needs both modalities, negative when either alone suffices.")
     if rows["modality_dividend"].notna().any():
         builder.table(why, "redundancy", redundancy_summary(rows), "Redundancy profile per model and dataset", index=False)
+        split = by_correctness(redundancy_summary, rows)
+        builder.table(why, "redundancy_by_correctness", split, "Redundancy profile for all / correct / incorrect answers", index=False)
         builder.figure(why, "modality_dividend", figures.dividend_distributions(instance_profiles(rows)), "Distribution of the modality dividend")
     probes = builder.section(
         "Modality influence and unified stability", "probes",
@@ -187,6 +211,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         table = successful(rows).groupby("explainer")[present].mean()
         table["instances"] = successful(rows).groupby("explainer")[present[0]].count()
         builder.table(probes, "probes", table, "Mean influence and stability per explainer")
+        split = by_correctness(lambda part: successful(part).groupby("explainer")[present].mean().reset_index(), rows)
+        builder.table(probes, "probes_by_correctness", split, "The same for all / correct / incorrect answers", index=False)
         builder.note(probes, "An explainer that ignores its input (the seeded Random baseline) has influence 0 and stability 1: "
                              "stability rewards insensitivity, so read it next to F_syn, never alone.")
     else:
@@ -194,6 +220,10 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     efficiency = builder.section("Efficiency and faithfulness", "pareto")
     points = successful(rows, "fsyn").groupby("explainer").agg(seconds=("explain_seconds", "mean"), fsyn=("fsyn", "mean"))
     builder.table(efficiency, "pareto", points, "Mean explanation time and F_syn per explainer")
+    split = by_correctness(
+        lambda part: successful(part, "fsyn").groupby("explainer").agg(seconds=("explain_seconds", "mean"), fsyn=("fsyn", "mean")).reset_index(), rows
+    )
+    builder.table(efficiency, "pareto_by_correctness", split, "The same for all / correct / incorrect answers", index=False)
     builder.figure(efficiency, "pareto", figures.pareto(points), "Explainer time against F_syn (the red line is the Pareto front)")
     qualitative = builder.section("What the explainers show", "qualitative",
                                   "Instances drawn with a fixed seed; each explainer's visual map over the image, and its query-token scores.")
