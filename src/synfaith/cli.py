@@ -205,8 +205,10 @@ def _key_values(text: str | None) -> dict[str, object]:
 
     if not text:
         return {}
+    import re
+
     pairs = {}
-    for item in text.split(","):
+    for item in re.split(r",(?![^\[]*\])", text):  # commas inside [..] belong to a list value
         if "=" not in item:
             raise ValueError(f"expected key=value in {text!r}, got {item!r}")
         key, value = item.split("=", 1)
@@ -305,12 +307,13 @@ def _run(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--executor", choices=("local", "ray"), help="where work runs (default: the config's, else local)")
     parser.add_argument("--shard", help="i/n: run only work units i, i+n, … (for SLURM arrays)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--retry-failed", action="store_true", help="run keys whose rows failed again (e.g. after an OOM)")
 
     def handler(args: argparse.Namespace) -> int:
         from synfaith.runs import parse_shard, run
 
         config = run_config_from_args(args)
-        summary = run(config, shard=parse_shard(args.shard))
+        summary = run(config, shard=parse_shard(args.shard), retry_failed=args.retry_failed)
         print(summary.describe())
         print(f"rows: {summary.run_dir / 'rows'}   report: synfaith report {summary.run_dir}")
         return 0

@@ -61,6 +61,16 @@ def test_jsonl_format_round_trip_and_bad_rows(tmp_path):
     assert source.row_id(5) == "data-6"
 
 
+def test_jsonl_duplicate_ids_are_kept_apart(tmp_path):
+    random_image(8, 8).save(tmp_path / "a.png")
+    line = json.dumps({"id": "same", "image": "a.png", "question": "Is it?"})
+    (tmp_path / "d.jsonl").write_text(line + "\n" + line + "\n")
+    source = load_jsonl(tmp_path / "d.jsonl")
+    assert isinstance(source.row(0), Instance)
+    duplicate = source.row(1)
+    assert duplicate == InvalidRow("same#line2", "line 2 repeats the id of line 1")
+
+
 def test_synthetic_writer_output_loads_as_jsonl(tmp_path):
     from synfaith.data.synthetic import synthetic_instances, write_synthetic
 
@@ -110,7 +120,7 @@ def test_cvbench_parquet(tmp_path):
     path = tmp_path / "test-00000-of-00001.parquet"
     pq.write_table(table, path)
     source = open_dataset("cvbench", source=str(tmp_path), split="test")
-    assert len(source) == 3
+    assert len(source) == 3 and source.row_id(2) == "cvbench-2"
     first = source.row(0)
     assert first.id == "cvbench-0" and first.choices == ("0", "1", "2", "3") and first.answer == "(C)"
     assert first.meta["task"] == "Count" and first.ground_truth.boxes[0].left == 1.0
@@ -132,6 +142,7 @@ def test_mmstar_parquet_with_inline_options(tmp_path):
     )
     pq.write_table(table, tmp_path / "val.parquet")
     source = open_dataset("mmstar", source=str(tmp_path / "val.parquet"))
+    assert [source.row_id(0), source.row_id(1)] == ["mmstar-7", "mmstar-8"]  # ids known before rows are built
     first = source.row(0)
     assert first.id == "mmstar-7" and first.question == "What is the main colour of the car?"
     assert first.choices == ("red", "blue", "green", "white") and first.answer == "B"

@@ -52,7 +52,7 @@ def test_a_run_through_the_endpoint_completes_with_random_and_multishap(served_t
         "models": [{"path": url, "name": "toy-remote", "options": {"grid": [4, 4], "answer_cue": "Answer:", "max_concurrency": 2}}],
         "datasets": [{"kind": "synthetic", "limit": 3, "seed": 0, "options": {"per_cell": 1}}],
         "explainers": [{"name": "random"}, {"name": "multishap", "options": {"budget": 512}}],
-        "metrics": {"compute": ["redundancy", "unimodal", "fsyn", "sii"], "sii_limit": 1, "background_players": 2},
+        "metrics": {"compute": ["redundancy", "unimodal", "fsyn", "sii", "influence", "stability"], "sii_limit": 1, "background_players": 2},
         "execution": {"progress": False},
     })
     summary = run(config)
@@ -60,6 +60,7 @@ def test_a_run_through_the_endpoint_completes_with_random_and_multishap(served_t
     assert summary.rows_written == 6 and summary.failures == 0, rows.message.dropna().tolist()
     assert rows[["fsyn", "visual_deletion", "modality_dividend"]].notna().all().all()
     assert rows.sii.notna().sum() == 2 and (rows[rows.explainer == "multishap"].explain_model_calls > 0).all()
+    assert rows.stability_spearman.isna().all()  # probes need white-box access: left empty, not failed
 
 
 def test_endpoint_errors_are_clear(served_toy):

@@ -73,6 +73,8 @@ def test_lmms_eval_style_flags_build_and_override_a_config(tmp_path):
     assert all(d.limit == 7 for d in config.datasets) and config.seed == 3
     assert [e.name for e in config.explainers] == ["random", "tam"]
     assert config.output_dir == "runs/toy__synthetic+jsonl"  # deterministic: the same command resumes
+    listed = run_config_from_args(namespace(model="http://localhost:8000", model_args="model=m,grid=[4,4]", tasks="synthetic"))
+    assert listed.models[0].options == {"model": "m", "grid": [4, 4]}
     path = tmp_path / "c.yaml"
     import yaml
 

@@ -118,6 +118,8 @@ def test_sigkill_mid_run_then_rerun_gives_exactly_the_uninterrupted_rows(referen
     assert "already done" in finished.stdout
     resumed = RunStore(tmp_path / "run").read_rows()
     assert len(resumed) == 18
+    raw_keys = [k for shard in RunStore(tmp_path / "run").shards() for k in pd.read_parquet(shard, columns=list(KEY)).itertuples(index=False)]
+    assert len(raw_keys) == len(set(raw_keys)) == 18  # no key written twice (read_rows would hide it)
     assert_same_rows(resumed, reference_rows)
 
 
@@ -149,6 +151,23 @@ def test_bad_input_becomes_failure_rows_and_good_rows_complete(tmp_path):
     assert rows.loc[("missing", "random")].stage == "load" and rows.loc[("missing", "random")].message == "missing field 'image'"
     assert rows.loc[("empty", "input_gradients")].stage == "load" and "empty question" in rows.loc[("empty", "input_gradients")].message
     assert summary.failure_stages == {"load": 4, "prepare": 2}
+
+
+def test_resuming_refuses_other_metric_settings_and_retries_failures_on_request(tmp_path):
+    data = small_config(
+        tmp_path,
+        datasets=[{"kind": "synthetic", "options": {"per_cell": 3, "families": ["existence"], "subsets": ["synergy"]}}],
+        explainers=[{"name": "random"}, {"name": "oracle"}],
+    )
+    first = run(parse_config(data))
+    assert first.failures == 2  # the Oracle on the two "no" instances, which have no planted boxes
+    changed = dict(data, metrics={"sii_limit": 1, "steps": 5})
+    with pytest.raises(ValueError, match="other 'metrics' settings"):
+        run(parse_config(changed))
+    again = run(parse_config(data), retry_failed=True)
+    assert again.rows_written == first.failures and again.failures == first.failures  # retried, failed again
+    rows = RunStore(tmp_path).read_rows()
+    assert len(rows) == 6 and rows.groupby("status").size().to_dict() == {"ok": 4, "failed": 2}
 
 
 def test_shards_together_equal_the_whole_run(reference_rows, tmp_path):

@@ -75,8 +75,19 @@ def load_jsonl(path: str | Path, image_root: str | Path | None = None, name: str
         except (json.JSONDecodeError, AttributeError):
             ids.append(f"{path.stem}-{number}")
 
+    first_with_id: dict[str, int] = {}
+    duplicate_of: dict[int, int] = {}
+    for i, row_id in enumerate(ids):
+        if row_id in first_with_id:  # would share the first row's results: keep it apart, and say so
+            duplicate_of[i] = first_with_id[row_id]
+            ids[i] = f"{row_id}#line{lines[i][0]}"
+        else:
+            first_with_id[row_id] = i
+
     def build(index: int) -> Row:
         number, line = lines[index]
+        if index in duplicate_of:
+            return InvalidRow(ids[index], f"line {number} repeats the id of line {lines[duplicate_of[index]][0]}")
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:

@@ -35,7 +35,10 @@ def load_repope(annotations: str | Path, image_root: str | Path, split: str = "r
     records = []
     for number, line in enumerate(lines, 1):
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise json.JSONDecodeError("not a JSON object", line, 0)
+            records.append(record)
         except json.JSONDecodeError as error:
             records.append(InvalidRow(f"repope-{split}-line{number}", f"line {number} is not valid JSON: {error.msg}"))
     ids = [r.id if isinstance(r, InvalidRow) else f"repope-{split}-{r.get('question_id', n)}" for n, r in enumerate(records)]

@@ -53,7 +53,7 @@ class DatasetSource:
     def row(self, index: int) -> Row:
         try:
             return self._build(index)
-        except (ValueError, KeyError, TypeError, OSError) as error:
+        except Exception as error:  # noqa: BLE001 - any unusable row becomes an InvalidRow, never a crash
             return InvalidRow(self.row_id(index), f"{type(error).__name__}: {error}")
 
     def indices(self, limit: int | None = None, seed: int | None = None) -> list[int]:

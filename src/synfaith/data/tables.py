@@ -63,6 +63,13 @@ def table_rows(table) -> tuple[int, Any]:
     return len(table), lambda i: table[i]
 
 
+def table_ids(table, column: str, prefix: str) -> list[str]:
+    """``prefix-<column value>`` for every row (the row position where the column is absent or empty)."""
+    names = table.column_names if hasattr(table, "column_names") else list(table.features)
+    values = (table.column(column).to_pylist() if hasattr(table, "schema") and not hasattr(table, "features") else table[column]) if column in names else []
+    return [f"{prefix}-{v if v is not None else i}" for i, v in enumerate(values)] if values else [f"{prefix}-{i}" for i in range(len(table))]
+
+
 def decode_image(value: Any) -> Image.Image:
     """An image column value (PIL image, ``{"bytes", "path"}`` struct, raw bytes) as RGB."""
     if isinstance(value, Image.Image):
@@ -98,11 +105,13 @@ def _boxes(value: Any) -> tuple[Box, ...]:
 
 def load_cvbench(source: str | Path = "nyu-visionx/CV-Bench", config: str | None = None, split: str = "test") -> DatasetSource:
     """CV-Bench (Tong et al. 2024): 2D/3D count, relation, depth, distance multiple choice."""
-    length, get = table_rows(read_table(source, config, split))
+    table = read_table(source, config, split)
+    length, get = table_rows(table)
+    ids = table_ids(table, "idx", "cvbench")
 
     def build(index: int) -> Row:
         record = get(index)
-        row_id = f"cvbench-{record.get('idx', index)}"
+        row_id = ids[index]
         missing = [k for k in ("image", "question", "choices", "answer") if record.get(k) in (None, "", [])]
         if missing:
             return InvalidRow(row_id, f"missing field {', '.join(repr(m) for m in missing)}")
@@ -118,7 +127,7 @@ def load_cvbench(source: str | Path = "nyu-visionx/CV-Bench", config: str | None
             ground_truth=GroundTruth(boxes=boxes) if boxes else None,
         )
 
-    return DatasetSource("cvbench", length, build)
+    return DatasetSource("cvbench", length, build, ids)
 
 
 _OPTIONS = re.compile(r"\n?\s*Options:\s*(.*)$", re.DOTALL)
@@ -142,11 +151,13 @@ def split_mmstar_question(text: str) -> tuple[str, tuple[str, ...] | None]:
 
 def load_mmstar(source: str | Path = "Lin-Chen/MMStar", config: str | None = None, split: str = "val") -> DatasetSource:
     """MMStar (Chen et al. 2024): 1,500 vision-indispensable multiple-choice questions."""
-    length, get = table_rows(read_table(source, config, split))
+    table = read_table(source, config, split)
+    length, get = table_rows(table)
+    ids = table_ids(table, "index", "mmstar")
 
     def build(index: int) -> Row:
         record = get(index)
-        row_id = f"mmstar-{record.get('index', index)}"
+        row_id = ids[index]
         missing = [k for k in ("image", "question", "answer") if record.get(k) in (None, "")]
         if missing:
             return InvalidRow(row_id, f"missing field {', '.join(repr(m) for m in missing)}")
@@ -163,4 +174,4 @@ def load_mmstar(source: str | Path = "Lin-Chen/MMStar", config: str | None = Non
             meta=meta,
         )
 
-    return DatasetSource("mmstar", length, build)
+    return DatasetSource("mmstar", length, build, ids)

@@ -98,7 +98,7 @@ class GradCAM(_LayerCAM):
     """GradCAM at an early LM layer's post-attention norm (one clean pass, no smoothing).
 
     Args:
-        layer: decoder block (default 7, as the paper; shallower models use their last block).
+        layer: decoder block (default 7, as the paper; shallower models use their second-to-last block).
     """
 
     name = "gradcam"
@@ -112,7 +112,7 @@ class LLaVACAM(_LayerCAM):
     """LLaVA-CAM: GradCAM at layer 7's post-attention norm, averaged over noisy image copies.
 
     Args:
-        layer: decoder block (shallower models use their last block).
+        layer: decoder block (shallower models use their second-to-last block).
         n_samples: noisy copies (50 in the reference implementation).
         noise_std: Gaussian noise std on the [0, 1] pixel scale.
         seed: seed of the noise.

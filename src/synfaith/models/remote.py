@@ -25,6 +25,7 @@ import base64
 import io
 import json
 import re
+import threading
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -105,7 +106,8 @@ class RemoteChatAdapter:
         self.timeout = timeout
         self.batch_size = batch_size
         self.api_key = api_key
-        self.requests = 0
+        self.requests = 0  # HTTP requests sent (pool threads count under a lock)
+        self._count_lock = threading.Lock()
 
     # -- HTTP ------------------------------------------------------------------------------
     def _post(self, path: str, body: dict) -> dict:
@@ -114,7 +116,8 @@ class RemoteChatAdapter:
             data=json.dumps(body).encode(),
             headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})},
         )
-        self.requests += 1
+        with self._count_lock:
+            self.requests += 1
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read())

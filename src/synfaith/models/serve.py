@@ -32,6 +32,10 @@ def decode_data_url(url: str) -> Image.Image:
         return image.convert("RGB")
 
 
+MAX_NEW_TOKENS = 256
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+
+
 class ChatBackend:
     """Turns chat requests into forward passes of a local adapter's model."""
 
@@ -91,7 +95,7 @@ class ChatBackend:
                 result["prompt_token_ids"] = ids.tolist()
                 result["choices"] = [{"index": 0, "message": {"role": "assistant", "content": ""}, "finish_reason": "length"}]
                 return result
-            max_tokens = int(request.get("max_tokens") or 16)
+            max_tokens = min(int(request.get("max_tokens") or 16), MAX_NEW_TOKENS)
             ids = inputs.pop("input_ids")
             generated, content = [], []
             for _ in range(max_tokens):
@@ -121,15 +125,20 @@ class ChatBackend:
             return result
 
     def tokenize(self, request: dict) -> dict:
-        ids = self.adapter.tokenizer(request["prompt"], add_special_tokens=bool(request.get("add_special_tokens", False)))["input_ids"]
+        with self.lock:  # one tokenizer, shared with chat()
+            ids = self.adapter.tokenizer(request["prompt"], add_special_tokens=bool(request.get("add_special_tokens", False)))["input_ids"]
         return {"tokens": ids, "count": len(ids)}
 
     def detokenize(self, request: dict) -> dict:
-        return {"prompt": self.adapter.tokenizer.decode(request["tokens"])}
+        with self.lock:
+            return {"prompt": self.adapter.tokenizer.decode(request["tokens"])}
 
 
 def make_server(adapter, host: str = "127.0.0.1", port: int = 0, name: str = "synfaith-local") -> ThreadingHTTPServer:
-    """An HTTP server (not yet serving) for ``adapter``; ``port=0`` picks a free port (``server.server_port``)."""
+    """An HTTP server (not yet serving) for ``adapter``; ``port=0`` picks a free port (``server.server_port``).
+
+    It has no authentication: keep it on the loopback interface (the default host).
+    """
     backend = ChatBackend(adapter, name)
     routes = {"/v1/chat/completions": backend.chat, "/tokenize": backend.tokenize, "/detokenize": backend.detokenize}
 
@@ -138,8 +147,11 @@ def make_server(adapter, host: str = "127.0.0.1", port: int = 0, name: str = "sy
             route = routes.get(self.path.rstrip("/"))
             if route is None:
                 return self._send(404, {"error": {"message": f"no route {self.path}"}})
+            length = int(self.headers.get("Content-Length") or 0)
+            if not 0 < length <= MAX_REQUEST_BYTES:
+                return self._send(413, {"error": {"message": f"request body must be 1 byte to {MAX_REQUEST_BYTES} bytes"}})
             try:
-                request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                request = json.loads(self.rfile.read(length))
                 return self._send(200, route(request))
             except Exception as error:  # noqa: BLE001 - reported to the client as a 400
                 return self._send(400, {"error": {"message": f"{type(error).__name__}: {error}"}})

@@ -11,6 +11,7 @@ import base64
 import html
 import io
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -241,9 +242,15 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         builder.note(fails, "No failures.")
 
     page = _render(store, rows, builder, summary)
-    path = out / "index.html"
-    path.write_text(page, encoding="utf-8")
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    _write_atomically(out / "summary.json", json.dumps(summary, indent=2))
+    return _write_atomically(out / "index.html", page)
+
+
+def _write_atomically(path: Path, text: str) -> Path:
+    """Write to a temporary name beside ``path``, then rename: readers never see half a page."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
     return path
 
 

@@ -95,7 +95,9 @@ class MetricsConfig(_Strict):
     blur_radius: float | None = Field(None, ge=0, description="visual zero-state blur (default: an eighth of the longer side)")
     background_players: int = Field(6, ge=0, le=10, description="C, background players of the SII ground truth")
     sii_limit: int | None = Field(10, ge=0, description="SII ground truth on the first N instances of each dataset (None: all)")
-    probe_limit: int | None = Field(None, ge=0, description="influence and stability on the first N instances of each dataset (None: all)")
+    probe_limit: int | None = Field(
+        50, ge=0, description="influence and stability (2 + stability_draws extra explanations each) on the first N instances of each dataset (None: all)"
+    )
     stability_sigma: float = Field(0.02, ge=0, description="pixel noise std (on [0, 1]) of the stability perturbations")
     stability_draws: int = Field(3, ge=1, description="perturbed copies per stability estimate")
     stability_top_fraction: float = Field(0.1, gt=0, le=1, description="k of the top-k overlap, as a fraction of all units")

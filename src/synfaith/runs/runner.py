@@ -188,8 +188,13 @@ def _unit_done(config: RunConfig, source, indices, unit: WorkUnit, done, keys: I
     return all((model, dataset, source.row_id(indices[p]), k) in done for p in unit.positions for k in keys)
 
 
-def run(config: RunConfig, shard: tuple[int, int] | None = None, executor: str | None = None) -> RunSummary:
-    """Run (or resume) a configured benchmark; returns a summary of what this call wrote."""
+def run(
+    config: RunConfig, shard: tuple[int, int] | None = None, executor: str | None = None, retry_failed: bool = False
+) -> RunSummary:
+    """Run (or resume) a configured benchmark; returns a summary of what this call wrote.
+
+    ``retry_failed`` runs the keys whose rows failed again (e.g. after a CUDA out-of-memory).
+    """
     start = time.perf_counter()
     store = RunStore(config.output_dir)
     store.initialise(config.dump())
@@ -197,7 +202,7 @@ def run(config: RunConfig, shard: tuple[int, int] | None = None, executor: str |
     units = plan_units(config, [indices for _, indices in sources])
     if shard is not None:
         units = units[shard[0] :: shard[1]]
-    done = store.finished_keys()
+    done = store.finished_keys(retry_failed)
     keys = [spec.key for spec in config.explainers]
     todo = [u for u in units if not _unit_done(config, *sources[u.dataset], u, done, keys)]
     summary = RunSummary(store.run_dir, units=0)
@@ -206,7 +211,7 @@ def run(config: RunConfig, shard: tuple[int, int] | None = None, executor: str |
     if executor == "ray":
         from synfaith.runs.ray_executor import run_on_ray
 
-        for part in run_on_ray(config, todo):
+        for part in run_on_ray(config, todo, retry_failed):
             _merge(summary, part)
     elif executor == "local":
         explainers = build_explainers(config)

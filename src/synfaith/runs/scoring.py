@@ -108,19 +108,18 @@ def score_instance(
             "explain_seconds": attribution.seconds,
             "explain_model_calls": attribution.model_calls,
         }
-        # a fresh game (cold cache) per explainer, so each metric's cost and time are its own
-        game = adapter.game(prepared, target)
         try:
-            record |= _metric_values(game, attribution, metrics, steps, with_sii, background_players, seed)
+            record |= _metric_values(lambda: adapter.game(prepared, target), attribution, metrics, steps, with_sii, background_players, seed)
         except Exception as error:  # noqa: BLE001
             rows.append(record | {"status": "failed", "stage": "metrics", "message": _error(error)})
             continue
-        if probes is not None and metrics & {"influence", "stability"}:
+        # probes re-explain changed inputs, which needs a white-box adapter (black-box ones have no `modified`);
+        # a probe failure leaves the row's metrics valid: it is recorded beside them
+        if probes is not None and metrics & {"influence", "stability"} and hasattr(adapter, "modified"):
             try:
                 record |= _probe_values(adapter, explainer, prepared, target, attribution, metrics, probes, seed)
             except Exception as error:  # noqa: BLE001
-                rows.append(record | {"status": "failed", "stage": "probes", "message": _error(error)})
-                continue
+                record["probe_message"] = _error(error)
         rows.append(record | {"status": "ok"})
     return rows
 
@@ -142,12 +141,13 @@ def _probe_values(adapter, explainer, prepared, target, attribution, metrics, pr
     return values | {"probe_seconds": time.perf_counter() - start}
 
 
-def _metric_values(game, attribution, metrics, steps, with_sii, background_players, seed) -> dict[str, Any]:
+def _metric_values(new_game, attribution, metrics, steps, with_sii, background_players, seed) -> dict[str, Any]:
+    """Each metric on a fresh game (cold cache), so its evaluations and seconds are its own cost."""
     image, text = attribution.image_scores, attribution.text_scores
     values: dict[str, Any] = {}
     if "fsyn" in metrics:
         start = time.perf_counter()
-        fsyn = synergistic_faithfulness(game, image, text, steps)
+        fsyn = synergistic_faithfulness(new_game(), image, text, steps)
         values |= {
             "fsyn": fsyn.score,
             "fsyn_deletion": fsyn.deletion,
@@ -155,12 +155,12 @@ def _metric_values(game, attribution, metrics, steps, with_sii, background_playe
             "fsyn_deletion_curve": fsyn.deletion_dividends.tolist(),
             "fsyn_insertion_curve": fsyn.insertion_dividends.tolist(),
             "fsyn_seconds": time.perf_counter() - start,
-            "fsyn_evaluations": fsyn.coalitions,
+            "fsyn_evaluations": fsyn.evaluations,
         }
     if "unimodal" in metrics:
         start = time.perf_counter()
-        unimodal = unimodal_faithfulness(game, image, text, steps)
-        values |= {"unimodal_seconds": time.perf_counter() - start, "unimodal_evaluations": unimodal.coalitions}
+        unimodal = unimodal_faithfulness(new_game(), image, text, steps)
+        values |= {"unimodal_seconds": time.perf_counter() - start, "unimodal_evaluations": unimodal.evaluations}
         for prefix, curves in (("visual", unimodal.visual), ("textual", unimodal.textual)):
             values |= {
                 f"{prefix}_deletion": curves.deletion,
@@ -171,12 +171,12 @@ def _metric_values(game, attribution, metrics, steps, with_sii, background_playe
             }
     if "sii" in metrics and with_sii:
         start = time.perf_counter()
-        sii = sii_ground_truth(game, image, text, steps, background_players=background_players, seed=seed)
+        sii = sii_ground_truth(new_game(), image, text, steps, background_players=background_players, seed=seed)
         values |= {
             "sii": sii.score,
             "sii_moebius": sii.moebius,
             "sii_per_step": sii.per_step.tolist(),
             "sii_seconds": time.perf_counter() - start,
-            "sii_evaluations": sii.coalitions,
+            "sii_evaluations": sii.evaluations,
         }
     return values

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 import yaml
 
 KEY = ("model", "dataset", "instance_id", "explainer")
+VALUE_SETTINGS = ("seed", "metrics")  # config sections that change row values
 
 _LIST = pa.list_(pa.float64())
 ROW_SCHEMA = pa.schema(
@@ -78,6 +79,7 @@ ROW_SCHEMA = pa.schema(
         ("stability_top_k", pa.float64()),
         ("stability_draws", pa.int64()),
         ("probe_seconds", pa.float64()),
+        ("probe_message", pa.string()),  # why influence/stability could not be computed (the row stays ok)
         ("image_scores", _LIST),
         ("text_scores", _LIST),
         ("unit_grid_rows", pa.int64()),
@@ -86,7 +88,7 @@ ROW_SCHEMA = pa.schema(
         ("text_units", pa.list_(pa.string())),  # the query text of each text unit
         ("explain_seconds", pa.float64()),
         ("explain_model_calls", pa.int64()),
-        # *_evaluations: the distinct coalitions the metric needs (its cost on a cold cache)
+        # *_evaluations: the coalitions each metric evaluated, on its own fresh game (its cost)
         ("fsyn_seconds", pa.float64()),
         ("fsyn_evaluations", pa.int64()),
         ("unimodal_seconds", pa.float64()),
@@ -134,7 +136,20 @@ class RunStore:
         self.rows_dir = self.run_dir / "rows"
 
     def initialise(self, resolved_config: dict[str, Any]) -> None:
-        """Create the directory and write the resolved config and the environment (atomically)."""
+        """Create the directory and write the resolved config and the environment (atomically).
+
+        Resuming with settings that change metric values (seed, metrics) would mix incomparable
+        rows in one directory, so it is refused; adding models, datasets or explainers is fine.
+        """
+        existing = self.run_dir / "config.yaml"
+        if existing.is_file() and self.shards():
+            previous = yaml.safe_load(existing.read_text(encoding="utf-8")) or {}
+            for key in VALUE_SETTINGS:
+                if previous.get(key) != resolved_config.get(key):
+                    raise ValueError(
+                        f"{self.run_dir} was run with other {key!r} settings ({previous.get(key)!r}, now "
+                        f"{resolved_config.get(key)!r}); use a new output directory to compare settings"
+                    )
         self.rows_dir.mkdir(parents=True, exist_ok=True)
         self._write_text("config.yaml", yaml.safe_dump(resolved_config, sort_keys=False))
         self._write_text("environment.json", json.dumps(environment(), indent=2))
@@ -162,23 +177,28 @@ class RunStore:
     def shards(self) -> list[Path]:
         return sorted(self.rows_dir.glob("*.parquet")) if self.rows_dir.is_dir() else []
 
-    def finished_keys(self) -> set[tuple[str, str, str, str]]:
-        """Every (model, dataset, instance_id, explainer) some shard holds."""
+    def finished_keys(self, retry_failed: bool = False) -> set[tuple[str, str, str, str]]:
+        """Every (model, dataset, instance_id, explainer) some shard holds (only ok rows with ``retry_failed``)."""
         keys: set[tuple[str, str, str, str]] = set()
         for shard in self.shards():
-            table = pq.read_table(shard, columns=list(KEY))
-            keys.update(zip(*(table.column(k).to_pylist() for k in KEY)))
+            table = pq.read_table(shard, columns=[*KEY, "status"])
+            statuses = table.column("status").to_pylist()
+            for key, status in zip(zip(*(table.column(k).to_pylist() for k in KEY)), statuses):
+                if status == "ok" or not retry_failed:
+                    keys.add(key)
         return keys
 
     def read_rows(self):
-        """All rows as a pandas DataFrame (one row per key; a duplicate key keeps its first shard's row)."""
+        """All rows as a pandas DataFrame, one per key (an ok row wins over a failure row of the same key)."""
         import pandas as pd
 
         shards = self.shards()
         if not shards:
             return pd.DataFrame(columns=list(COLUMNS))
         frame = pa.concat_tables([pq.read_table(s, schema=ROW_SCHEMA) for s in shards]).to_pandas()
-        return frame.drop_duplicates(subset=list(KEY), keep="first").reset_index(drop=True)
+        # a key appears twice only after a retried failure: keep its ok row
+        frame = frame.sort_values("status", key=lambda status: status != "ok", kind="stable")
+        return frame.drop_duplicates(subset=list(KEY), keep="first").sort_index().reset_index(drop=True)
 
     def config(self) -> dict[str, Any]:
         return yaml.safe_load((self.run_dir / "config.yaml").read_text(encoding="utf-8"))
