@@ -118,21 +118,16 @@ def test_attnlrp_leaves_other_explainers_gradients_unchanged(adapters, arch, yes
     )
 
 
-def test_attnlrp_vision_gamma_reaches_pixels_or_reports_nan(adapters, arch, yes_no_instance):
-    from synfaith.explainers import AttributionError
-
+def test_attnlrp_vision_gamma_reaches_pixels(adapters, arch, yes_no_instance):
+    """With the stabilised γ-rule the twins' vision towers give finite pixel relevance (NaN would be rejected)."""
     adapter = adapters[arch]
     prepared = adapter.prepare(yes_no_instance)
     target = greedy_target(adapter, prepared)
-    try:
-        attribution = get_explainer("attnlrp", vision_gamma=0.25).explain(adapter, prepared, target)
-    except AttributionError as error:
-        assert "NaN" in str(error)
-    else:
-        assert attribution.raw["vision_gamma"] == 0.25
-        default = get_explainer("attnlrp").explain(adapter, prepared, target)
-        np.testing.assert_allclose(attribution.text_scores, default.text_scores, rtol=1e-4, atol=1e-6)
-        assert not np.allclose(attribution.image_scores, default.image_scores)
+    attribution = get_explainer("attnlrp", vision_gamma=0.25).explain(adapter, prepared, target)
+    assert attribution.raw["vision_gamma"] == 0.25
+    default = get_explainer("attnlrp").explain(adapter, prepared, target)
+    np.testing.assert_allclose(attribution.text_scores, default.text_scores, rtol=1e-3, atol=1e-6)
+    assert not np.allclose(attribution.image_scores, default.image_scores)
     hooked = [m for m in adapter.model.modules() if m._forward_hooks]
     assert not hooked, "vision LRP hooks were left on the model"
 
