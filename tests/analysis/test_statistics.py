@@ -31,6 +31,16 @@ def test_mixed_model_recovers_planted_effects_within_their_ci(rows):
     assert any("model: 3 levels" in note and "fixed effect" in note for note in result.notes)
 
 
+def test_per_dataset_mixed_models_drop_the_dataset_term(rows):
+    from synfaith.analysis.leaderboard import mixed_models_per_dataset
+
+    table = mixed_models_per_dataset(rows)
+    assert sorted(table.dataset.unique()) == ["dataset-0", "dataset-1", "dataset-2"]
+    assert table.notes.str.contains("dataset: one level").all()
+    attnlrp = table[table.explainer == "attnlrp"]
+    assert ((attnlrp.ci_low <= 0.08) & (0.08 <= attnlrp.ci_high)).all()
+
+
 def test_mixed_model_drops_single_level_terms_and_uses_variance_components_when_levels_allow():
     one_dataset = simulated_rows(EFFECTS, datasets=1, models=6, instances_per_dataset=15, seed=2)
     result = fit_mixed_model(one_dataset)

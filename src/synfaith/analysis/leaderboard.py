@@ -174,3 +174,12 @@ def fit_mixed_model(
         seconds=time.perf_counter() - start,
         converged=bool(fit.converged),
     )
+
+
+def mixed_models_per_dataset(rows: pd.DataFrame, metric: str = "fsyn", reference: str = "random") -> pd.DataFrame:
+    """:func:`fit_mixed_model` on each dataset alone (its dataset term drops out): one table, a ``dataset`` column."""
+    tables = []
+    for dataset, part in rows.groupby("dataset"):
+        result = fit_mixed_model(part, metric, reference)
+        tables.append(result.table.assign(dataset=dataset, notes="; ".join(result.notes)))
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()

@@ -18,7 +18,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from synfaith.analysis.leaderboard import fit_mixed_model, format_mean_sd, leaderboard, mean_ranks, wilcoxon_against_best
+from synfaith.analysis.leaderboard import (
+    fit_mixed_model,
+    format_mean_sd,
+    leaderboard,
+    mean_ranks,
+    mixed_models_per_dataset,
+    wilcoxon_against_best,
+)
 from synfaith.analysis.rank_agreement import mean_rank_heatmap, rank_agreement, rank_table
 from synfaith.analysis.redundancy_report import instance_profiles, redundancy_summary
 from synfaith.analysis.rows import split_by_correctness, successful
@@ -153,6 +160,9 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
             builder.note(lmm, html.escape(note), "warning")
         builder.table(lmm, "mixed_model", model.table, f"Explainer coefficients against {reference} (REML), with 95% confidence intervals", index=False)
         builder.figure(lmm, "mixed_model", figures.coefficient_plot(model.table, reference), f"F_syn coefficients against {reference}")
+        if rows["dataset"].nunique() > 1:
+            per_dataset = mixed_models_per_dataset(rows, reference=reference)
+            builder.table(lmm, "mixed_model_per_dataset", per_dataset, "The same model fitted on each dataset alone (the dataset term drops out)", index=False)
         top = model.table.iloc[0]
         summary |= {"lmm_best": str(top["explainer"]), "lmm_best_coefficient": _fmt(top["coefficient"]), "lmm_best_p": f"{top['p_value']:.2g}"}
 
