@@ -103,18 +103,26 @@ def _boxes(value: Any) -> tuple[Box, ...]:
     return tuple(boxes)
 
 
-def load_cvbench(source: str | Path = "nyu-visionx/CV-Bench", config: str | None = None, split: str = "test") -> DatasetSource:
-    """CV-Bench (Tong et al. 2024): 2D/3D count, relation, depth, distance multiple choice."""
+def table_source(name: str, source, config, split, id_column: str, required: tuple[str, ...], make_instance) -> DatasetSource:
+    """A :class:`DatasetSource` over a table: ids from ``id_column``, rows missing a required field become InvalidRows."""
     table = read_table(source, config, split)
     length, get = table_rows(table)
-    ids = table_ids(table, "idx", "cvbench")
+    ids = table_ids(table, id_column, name)
 
     def build(index: int) -> Row:
         record = get(index)
-        row_id = ids[index]
-        missing = [k for k in ("image", "question", "choices", "answer") if record.get(k) in (None, "", [])]
+        missing = [k for k in required if record.get(k) in (None, "", [])]
         if missing:
-            return InvalidRow(row_id, f"missing field {', '.join(repr(m) for m in missing)}")
+            return InvalidRow(ids[index], f"missing field {', '.join(repr(m) for m in missing)}")
+        return make_instance(record, ids[index])
+
+    return DatasetSource(name, length, build, ids)
+
+
+def load_cvbench(source: str | Path = "nyu-visionx/CV-Bench", config: str | None = None, split: str = "test") -> DatasetSource:
+    """CV-Bench (Tong et al. 2024): 2D/3D count, relation, depth, distance multiple choice."""
+
+    def make_instance(record: dict, row_id: str) -> Instance:
         boxes = _boxes(record.get("bbox"))
         return Instance(
             id=row_id,
@@ -127,7 +135,7 @@ def load_cvbench(source: str | Path = "nyu-visionx/CV-Bench", config: str | None
             ground_truth=GroundTruth(boxes=boxes) if boxes else None,
         )
 
-    return DatasetSource("cvbench", length, build, ids)
+    return table_source("cvbench", source, config, split, "idx", ("image", "question", "choices", "answer"), make_instance)
 
 
 _OPTIONS = re.compile(r"\n?\s*Options:\s*(.*)$", re.DOTALL)
@@ -151,16 +159,8 @@ def split_mmstar_question(text: str) -> tuple[str, tuple[str, ...] | None]:
 
 def load_mmstar(source: str | Path = "Lin-Chen/MMStar", config: str | None = None, split: str = "val") -> DatasetSource:
     """MMStar (Chen et al. 2024): 1,500 vision-indispensable multiple-choice questions."""
-    table = read_table(source, config, split)
-    length, get = table_rows(table)
-    ids = table_ids(table, "index", "mmstar")
 
-    def build(index: int) -> Row:
-        record = get(index)
-        row_id = ids[index]
-        missing = [k for k in ("image", "question", "answer") if record.get(k) in (None, "")]
-        if missing:
-            return InvalidRow(row_id, f"missing field {', '.join(repr(m) for m in missing)}")
+    def make_instance(record: dict, row_id: str) -> Instance:
         question, choices = split_mmstar_question(record["question"])
         meta = {k: record.get(k) for k in ("category", "l2_category") if record.get(k) is not None} | {"dataset": "mmstar"}
         if choices is None:  # options stay inline; read a bare letter answer
@@ -174,4 +174,4 @@ def load_mmstar(source: str | Path = "Lin-Chen/MMStar", config: str | None = Non
             meta=meta,
         )
 
-    return DatasetSource("mmstar", length, build, ids)
+    return table_source("mmstar", source, config, split, "index", ("image", "question", "answer"), make_instance)
