@@ -126,6 +126,10 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     by_dataset = leaderboard(rows, "dataset")
     builder.table(board, "leaderboard_by_dataset", format_mean_sd(by_dataset), "F_syn mean (±sd) by dataset")
     builder.table(board, "leaderboard_by_model", format_mean_sd(leaderboard(rows, "model")), "F_syn mean (±sd) by model")
+    counts = successful(rows, "fsyn").pivot_table(index="explainer", columns="dataset", values="fsyn", aggfunc="count")
+    counts["failed"] = rows[rows["status"] == "failed"].groupby("explainer").size().reindex(counts.index).fillna(0).astype(int)
+    builder.table(board, "leaderboard_counts", counts, "Instances behind each mean (an explainer's failure rows are not in its mean; "
+                  "mean ranks and the Wilcoxon tests use only instances every explainer completed)")
     subsets = rows["meta"].map(lambda m: json.loads(m).get("subset") if isinstance(m, str) else None)
     if subsets.notna().any():
         builder.table(board, "leaderboard_by_subset", format_mean_sd(leaderboard(rows.assign(subset=subsets), "subset")),
