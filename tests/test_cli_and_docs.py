@@ -74,3 +74,21 @@ def test_docs_explainer_table_is_the_commands_output():
         assert f"`{name}`" in documented, f"docs/explainers.md does not describe {name}"
         if name != "reverse_oracle":
             assert f"| {name} |" in table, f"the toy-VLM table has no row for {name}"
+
+
+def test_readme_extension_example_registers_a_working_explainer():
+    from synfaith.data.synthetic import synthetic_instances
+    from synfaith.explainers import EXPLAINERS, get_explainer
+    from synfaith.models import load_model
+    from synfaith.models.toy import default_checkpoint
+
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"# my_explainer\.py.*?```", readme, re.S).group(0).rstrip("`")
+    try:
+        exec(block, {})
+        adapter = load_model(str(default_checkpoint()))
+        prepared = adapter.prepare(synthetic_instances(1, split="test")[0])
+        attribution = get_explainer("edge_saliency").explain(adapter, prepared, adapter.generate_target(prepared))
+        assert attribution.image_scores.shape == (16,) and attribution.text_scores.shape == (prepared.n_text_units,)
+    finally:
+        EXPLAINERS.pop("edge_saliency", None)
