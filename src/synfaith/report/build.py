@@ -289,12 +289,12 @@ def _qualitative(builder: ReportBuilder, section: Section, store: RunStore, rows
     examples, token_tables = [], []
     for model, dataset, instance_id in chosen:
         source = sources.get(dataset)
-        index = next((i for i in range(len(source)) if source.row_id(i) == instance_id), None) if source else None
-        if index is None:
-            continue
-        instance = source.row(index)
         part = ok[(ok.model == model) & (ok.dataset == dataset) & (ok.instance_id == instance_id)].set_index("explainer")
         first = part.iloc[0]
+        index = int(first["instance_index"])  # stored by the runner: no scan of the dataset's ids
+        if source is None or index >= len(source) or source.row_id(index) != instance_id:
+            continue
+        instance = source.row(index)
         shape = (int(first["unit_grid_rows"]), int(first["unit_grid_cols"]))
         grid = np.arange(shape[0] * shape[1]) if first["unit_grid"] is None else np.asarray(first["unit_grid"])
         grid = grid.reshape(shape)
