@@ -19,7 +19,8 @@ from PIL import Image
 
 from synfaith.data import Instance
 from synfaith.metrics import synergistic_faithfulness
-from synfaith.models import load_model, tiny
+from synfaith.models import load_model
+from synfaith.testing.twins import ARCHS, build_twin
 
 
 def _time_fsyn(adapter, prepared, target, batch_size: int, steps: int, repeats: int) -> tuple[float, int, int]:
@@ -46,7 +47,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
-        checkpoints = args.checkpoint or [str(tiny.build(arch, Path(scratch) / arch)) for arch in tiny.ARCHS]
+        checkpoints = args.checkpoint or [str(build_twin(arch, Path(scratch) / arch)) for arch in ARCHS]
         rng = np.random.default_rng(0)
         image = Image.fromarray(rng.integers(0, 256, (args.image_size[1], args.image_size[0], 3), dtype=np.uint8))
         instance = Instance("bench", image, "Is there a red circle to the left of the blue square?")

@@ -25,7 +25,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from synfaith.analysis.explainer_table import DEFAULT_EXPLAINERS
+    from synfaith.explainers.registry import DEFAULT_EXPLAINERS
     from synfaith.runs import RunStore, parse_config
     from synfaith.runs import runner as runner_module
 

@@ -5,7 +5,8 @@ import pytest
 from PIL import Image
 
 from synfaith.data import Box, GroundTruth, Instance
-from synfaith.models import load_model, tiny
+from synfaith.models import load_model
+from synfaith.testing.twins import ARCHS, build_twin
 
 
 def one_hot(n: int, index: int) -> np.ndarray:
@@ -40,7 +41,7 @@ def random_image(width: int, height: int, seed: int = 0) -> Image.Image:
 @pytest.fixture(scope="session")
 def twin_dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("twins")
-    return {arch: tiny.build(arch, root / arch, seed=0) for arch in tiny.ARCHS}
+    return {arch: build_twin(arch, root / arch, seed=0) for arch in ARCHS}
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +49,7 @@ def adapters(twin_dirs):
     return {arch: load_model(path) for arch, path in twin_dirs.items()}
 
 
-@pytest.fixture(params=tiny.ARCHS)
+@pytest.fixture(params=ARCHS)
 def arch(request):
     return request.param
 

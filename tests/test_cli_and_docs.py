@@ -52,8 +52,10 @@ def test_explainers_list_and_table_commands(capsys, tmp_path):
     from synfaith.explainers import EXPLAINERS
 
     assert main(["explainers", "list"]) == 0
-    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert listed == sorted(EXPLAINERS)
+    lines = capsys.readouterr().out.splitlines()
+    listed = [line.split()[0] for line in lines[1:]]
+    assert listed == sorted(EXPLAINERS) and "requires" in lines[0]
+    assert any(line.split()[:2] == ["multishap", "game"] for line in lines)
     out = tmp_path / "table.md"
     assert main(["explainers", "table", "--per-cell", "2", "--explainers", "oracle,random,rollout", "--out", str(out)]) == 0
     text = out.read_text()
@@ -80,7 +82,7 @@ def test_readme_extension_example_registers_a_working_explainer():
     from synfaith.data.synthetic import synthetic_instances
     from synfaith.explainers import EXPLAINERS, get_explainer
     from synfaith.models import load_model
-    from synfaith.models.toy import default_checkpoint
+    from synfaith.toy import default_checkpoint
 
     readme = (ROOT / "README.md").read_text()
     block = re.search(r"# my_explainer\.py.*?```", readme, re.S).group(0).rstrip("`")
@@ -91,4 +93,4 @@ def test_readme_extension_example_registers_a_working_explainer():
         attribution = get_explainer("edge_saliency").explain(adapter, prepared, adapter.generate_target(prepared))
         assert attribution.image_scores.shape == (16,) and attribution.text_scores.shape == (prepared.n_text_units,)
     finally:
-        EXPLAINERS.pop("edge_saliency", None)
+        EXPLAINERS.unregister("edge_saliency")

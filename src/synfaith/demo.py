@@ -90,12 +90,11 @@ def toy_demo(per_subset: int = 30) -> str:
     Returns markdown lines: the Oracle / Random / reversed-Oracle sanity table on ``synergy``
     and ``redundant`` existence instances and the redundancy profile by subset.
     """
-    from synfaith.analysis import redundancy_by_subset, sanity_table
     from synfaith.data.synthetic import synthetic_instances
     from synfaith.models import load_model
-    from synfaith.models.toy import default_checkpoint
+    from synfaith.runs.planted import redundancy_by_subset, sanity_table
 
-    adapter = load_model(default_checkpoint())
+    adapter = load_model("toy")
     profile = redundancy_by_subset(adapter, synthetic_instances(max(4, per_subset // 3), split="test"))
     lines = sanity_table(adapter, n=per_subset)
     lines += ["", "Mean modality dividend Δ by subset (> 0 synergy, < 0 redundancy):", ""]

@@ -8,7 +8,7 @@ import torch
 
 from synfaith.explainers import EXPLAINERS, get_explainer
 from synfaith.models import load_model
-from synfaith.models.toy import default_checkpoint
+from synfaith.toy import default_checkpoint
 from tests.conftest import greedy_target
 
 MODEL_FREE = {"random", "oracle", "reverse_oracle"}

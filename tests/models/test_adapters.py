@@ -165,10 +165,10 @@ def test_user_text_and_correctness(adapters, choice_instance):
     assert text.endswith(MULTIPLE_CHOICE_INSTRUCTION + "\nAnswer:")
     llava = adapters["llava"]
     assert "Answer:" in llava.prepare(choice_instance).prompt  # LLaVA-1.5's cue, not a query unit
-    from synfaith.models.answers import ChoiceLetter
+    from synfaith.models.answers import ChoiceLetter, is_correct
 
-    assert llava._is_correct(choice_instance, "B", ChoiceLetter("ABC")) is True
-    assert llava._is_correct(choice_instance, "A", ChoiceLetter("ABC")) is False
+    assert is_correct(choice_instance, "B", ChoiceLetter("ABC")) is True
+    assert is_correct(choice_instance, "A", ChoiceLetter("ABC")) is False
 
 
 def test_white_box_gradients_and_attentions(twin_dirs, arch, yes_no_instance):

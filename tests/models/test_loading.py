@@ -16,8 +16,8 @@ def test_registry_picks_the_adapter_by_model_type(adapters):
 
 
 def test_adapter_options_reach_the_adapter(twin_dirs):
-    adapter = load_model(twin_dirs["qwen2_5_vl"], max_pixels=112 * 112, batch_size=4, blur_radius=3.0)
-    assert adapter.max_pixels == 112 * 112 and adapter.batch_size == 4 and adapter.blur_radius == 3.0
+    adapter = load_model(twin_dirs["qwen2_5_vl"], max_pixels=112 * 112, batch_size=4)
+    assert adapter.max_pixels == 112 * 112 and adapter.batch_size == 4
     assert load_model(twin_dirs["internvl"], max_tiles=1).image_processor_kwargs()["crop_to_patches"] is False
 
 

@@ -9,8 +9,8 @@ from synfaith.data.synthetic import synthetic_instances
 from synfaith.models import load_model
 from synfaith.models.remote import RemoteChatAdapter, RemoteModelError
 from synfaith.models.serve import make_server
-from synfaith.models.toy import default_checkpoint
-from synfaith.runs import RunStore, parse_config, run
+from synfaith.toy import default_checkpoint
+from synfaith.runs import ConfigError, RunStore, parse_config, run
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_a_run_through_the_endpoint_completes_with_random_and_multishap(served_t
         "models": [{"path": url, "name": "toy-remote", "options": {"grid": [4, 4], "answer_cue": "Answer:", "max_concurrency": 2}}],
         "datasets": [{"kind": "synthetic", "limit": 3, "seed": 0, "options": {"per_cell": 1}}],
         "explainers": [{"name": "random"}, {"name": "multishap", "options": {"budget": 512}}],
-        "metrics": {"compute": ["redundancy", "unimodal", "fsyn", "sii", "influence", "stability"], "sii_limit": 1, "background_players": 2},
+        "metrics": {"sii_limit": 1, "background_players": 2},  # the default list: white-box metrics are skipped
         "execution": {"progress": False},
     })
     summary = run(config)
@@ -61,6 +61,20 @@ def test_a_run_through_the_endpoint_completes_with_random_and_multishap(served_t
     assert rows[["fsyn", "visual_deletion", "modality_dividend"]].notna().all().all()
     assert rows.sii.notna().sum() == 2 and (rows[rows.explainer == "multishap"].explain_model_calls > 0).all()
     assert rows.stability_spearman.isna().all()  # probes need white-box access: left empty, not failed
+
+
+def test_a_black_box_model_refuses_white_box_choices_at_config_time(served_toy, tmp_path):
+    _, url = served_toy
+    base = {
+        "output_dir": str(tmp_path / "never"),
+        "models": [{"path": url, "name": "toy-remote", "options": {"grid": [4, 4]}}],
+        "datasets": [{"kind": "synthetic", "limit": 1}],
+    }
+    with pytest.raises(ConfigError, match="explainer 'rollout' needs white_box, attention access, which model 'toy-remote'"):
+        parse_config(base | {"explainers": [{"name": "rollout"}]})
+    with pytest.raises(ConfigError, match="metric 'stability' needs white_box access"):
+        parse_config(base | {"explainers": [{"name": "random"}], "metrics": {"compute": ["fsyn", "stability"]}})
+    assert not (tmp_path / "never").exists()
 
 
 def test_endpoint_errors_are_clear(served_toy):

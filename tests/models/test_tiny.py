@@ -15,7 +15,7 @@ pytest.importorskip("transformers")
 from PIL import Image  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
-from synfaith.models import tiny  # noqa: E402
+from synfaith.testing import twins  # noqa: E402
 from tests.conftest import random_image  # noqa: E402
 from synfaith.models.processors import load_processor, read_model_type  # noqa: E402
 
@@ -57,7 +57,7 @@ def built(twin_dirs):
 
 @pytest.fixture(scope="module")
 def loaded(built):
-    return {arch: (tiny.model_class(read_model_type(path)).from_pretrained(path).eval(), load_processor(path)) for arch, path in built.items()}
+    return {arch: (twins.model_class(read_model_type(path)).from_pretrained(path).eval(), load_processor(path)) for arch, path in built.items()}
 
 
 def _image_features(model, arch, inputs) -> torch.Tensor:
@@ -79,10 +79,10 @@ def _expected_tokens(arch, inputs) -> int:
         return (h // 14) * (w // 14)  # + 1 CLS - 1 (default strategy drops it)
     if arch == "qwen2_5_vl":
         return int(inputs["image_grid_thw"].prod(-1).sum()) // 4
-    return inputs["pixel_values"].shape[0] * tiny.SPEC["internvl"]["image_seq_length"]
+    return inputs["pixel_values"].shape[0] * twins.SPEC["internvl"]["image_seq_length"]
 
 
-@pytest.mark.parametrize("arch", tiny.ARCHS)
+@pytest.mark.parametrize("arch", twins.ARCHS)
 def test_directory_and_tokenizer(built, arch):
     from transformers import AutoConfig, AutoTokenizer
 
@@ -112,7 +112,7 @@ def test_directory_and_tokenizer(built, arch):
     )
 
 
-@pytest.mark.parametrize("arch", tiny.ARCHS)
+@pytest.mark.parametrize("arch", twins.ARCHS)
 def test_chat_template(loaded, arch):
     _, processor = loaded[arch]
     prompt = processor.apply_chat_template(MESSAGES, add_generation_prompt=True)
@@ -128,7 +128,7 @@ def test_chat_template(loaded, arch):
     assert prompt == expected
 
 
-@pytest.mark.parametrize("arch", tiny.ARCHS)
+@pytest.mark.parametrize("arch", twins.ARCHS)
 def test_forward_token_count_and_generate(loaded, arch):
     model, processor = loaded[arch]
     prompt = processor.apply_chat_template(MESSAGES, add_generation_prompt=True)
@@ -167,7 +167,7 @@ def test_forward_token_count_and_generate(loaded, arch):
 
 
 def test_sizes_per_arch(loaded):
-    """Token counts of the chosen sizes (see tiny.SPEC)."""
+    """Token counts of the chosen sizes (see twins.SPEC)."""
     img = _image()  # 64x48
     counts = {}
     for arch, (_, processor) in loaded.items():
@@ -205,7 +205,7 @@ def test_qwen_pixel_rows_follow_merge_blocks(loaded):
 def test_internvl_pixel_shuffle_is_row_major(loaded):
     """InternVL token (i, j) of a tile merges ViT patches rows 2i..2i+1, cols 2j..2j+1."""
     model, _ = loaded["internvl"]
-    g = tiny.SPEC["internvl"]["tile_size"] // tiny.SPEC["internvl"]["patch_size"]  # 8 patches per row
+    g = twins.SPEC["internvl"]["tile_size"] // twins.SPEC["internvl"]["patch_size"]  # 8 patches per row
     rows, cols = torch.meshgrid(torch.arange(g), torch.arange(g), indexing="ij")
     x = torch.stack([rows, cols], dim=-1).float().unsqueeze(0)  # [1, 8, 8, 2]
     y = model.model.pixel_shuffle(x, scale_factor=0.5)  # [1, 4, 4, 8]
@@ -216,7 +216,7 @@ def test_internvl_pixel_shuffle_is_row_major(loaded):
             assert sorted(map(tuple, pairs)) == [(2 * i + a, 2 * j + b) for a in (0, 1) for b in (0, 1)]
 
 
-@pytest.mark.parametrize("arch", tiny.ARCHS)
+@pytest.mark.parametrize("arch", twins.ARCHS)
 def test_inputs_embeds_path_and_eager(loaded, arch):
     """The recipe for per-image-token gradients: merge embeddings yourself, call with inputs_embeds.
 
@@ -267,10 +267,10 @@ def test_batched_matches_single(loaded):
 
 
 def test_seed_determinism(built, tmp_path):
-    for arch in tiny.ARCHS:
+    for arch in twins.ARCHS:
         ref = load_file(built[arch] / "model.safetensors")
-        same = load_file(tiny.build(arch, tmp_path / f"{arch}_same", seed=0) / "model.safetensors")
-        other = load_file(tiny.build(arch, tmp_path / f"{arch}_other", seed=1) / "model.safetensors")
+        same = load_file(twins.build_twin(arch, tmp_path / f"{arch}_same", seed=0) / "model.safetensors")
+        other = load_file(twins.build_twin(arch, tmp_path / f"{arch}_other", seed=1) / "model.safetensors")
         assert ref.keys() == same.keys() == other.keys()
         assert all(torch.equal(ref[k], same[k]) for k in ref), arch
         assert any(not torch.equal(ref[k], other[k]) for k in ref), arch
@@ -281,7 +281,7 @@ def test_build_leaves_global_rng_alone(tmp_path):
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    tiny.build("llava", tmp_path / "x", seed=7)
+    twins.build_twin("llava", tmp_path / "x", seed=7)
     assert torch.equal(torch.rand(3), expected)
 
 
@@ -291,8 +291,8 @@ def test_reload_matches_saved_weights(built):
     Saved key names may differ from module names (transformers 4.57 writes LLaVA keys in the
     legacy ``language_model.model.*`` layout), so tensors are compared by fingerprint.
     """
-    for arch in tiny.ARCHS:
-        cls = tiny.model_class(arch)
+    for arch in twins.ARCHS:
+        cls = twins.model_class(arch)
         model, info = cls.from_pretrained(built[arch], output_loading_info=True)
         assert not any(info[k] for k in ("missing_keys", "unexpected_keys", "mismatched_keys")), (arch, info)
         saved = load_file(built[arch] / "model.safetensors")
@@ -308,7 +308,7 @@ def test_reload_matches_saved_weights(built):
 
 
 def test_processor_roundtrip(built, tmp_path):
-    for arch in tiny.ARCHS:
+    for arch in twins.ARCHS:
         processor = load_processor(built[arch])
         processor.save_pretrained(tmp_path / arch)
         (tmp_path / arch / "config.json").write_text((built[arch] / "config.json").read_text())
@@ -323,7 +323,7 @@ def test_processor_roundtrip(built, tmp_path):
 
 def test_unknown_arch(tmp_path):
     with pytest.raises(ValueError):
-        tiny.build("blip2", tmp_path)
+        twins.build_twin("blip2", tmp_path)
 
 
 def test_no_torchvision_import(built):

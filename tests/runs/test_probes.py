@@ -6,7 +6,7 @@ import pytest
 from synfaith.data.synthetic import synthetic_instances
 from synfaith.explainers import get_explainer
 from synfaith.models import load_model
-from synfaith.models.toy import default_checkpoint
+from synfaith.toy import default_checkpoint
 from synfaith.runs.probes import influence_probe, keeps_answer, stability_probe
 
 

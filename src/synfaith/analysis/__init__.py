@@ -1,19 +1,10 @@
-"""Analysis: statistics over metric results (DESIGN.md §1)."""
+"""Analysis: pure functions over result rows (docs/design.md §1); no model, no explainer.
 
-from synfaith.analysis.sanity import (
-    ExplainerScores,
-    compare_explainers,
-    planted_sanity,
-    redundancy_by_subset,
-    sanity_instances,
-    sanity_table,
-)
+Rank agreement, F_syn ↔ SII validation, leaderboards with tests and a mixed model, the
+redundancy profile, the planted-truth explainer table and sanity rows. The rows come from a
+run's store or from :mod:`synfaith.runs.planted`.
+"""
 
-__all__ = [
-    "ExplainerScores",
-    "compare_explainers",
-    "planted_sanity",
-    "redundancy_by_subset",
-    "sanity_instances",
-    "sanity_table",
-]
+from synfaith.analysis.sanity import ExplainerScores, compare_explainers, mean_dividend_by_subset, sanity_markdown, sanity_scores
+
+__all__ = ["ExplainerScores", "compare_explainers", "mean_dividend_by_subset", "sanity_markdown", "sanity_scores"]

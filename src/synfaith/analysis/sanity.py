@@ -2,21 +2,20 @@
 
 On the synthetic world the perfect explainer is known. On ``synergy`` instances a faithful
 cross-modal metric must put the Oracle above Random and the reversed Oracle; on ``redundant``
-instances the unimodal deletion curve cannot tell them apart (the paper's collapse).
+instances the unimodal deletion curve cannot tell them apart (the paper's collapse). Pure
+functions over rows; :mod:`synfaith.runs.planted` produces the rows through the pipeline.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy.stats import wilcoxon
 
-from synfaith.data.instance import Instance
-from synfaith.explainers import get_explainer
-from synfaith.metrics import redundancy_profile, synergistic_faithfulness, unimodal_faithfulness
+SANITY_METRICS = ("fsyn", "visual_deletion", "visual_insertion", "textual_deletion")
 
 
 @dataclass(frozen=True)
@@ -30,27 +29,12 @@ class ExplainerScores:
     textual_deletion: np.ndarray
 
 
-def planted_sanity(
-    adapter, instances: Sequence[Instance], explainers: Sequence[str] = ("oracle", "random", "reverse_oracle"), steps: int = 11
-) -> dict[str, ExplainerScores]:
-    """F_syn and unimodal deletion/insertion of each explainer, for the model's own answers."""
-    built = {name: get_explainer(name) for name in explainers}
-    values: dict[str, dict[str, list[float]]] = {name: defaultdict(list) for name in explainers}
-    for instance in instances:
-        prepared = adapter.prepare(instance)
-        target = adapter.generate_target(prepared)
-        game = adapter.game(prepared, target)
-        for name, explainer in built.items():
-            attribution = explainer.explain(adapter, prepared, target)
-            fsyn = synergistic_faithfulness(game, attribution.image_scores, attribution.text_scores, steps)
-            unimodal = unimodal_faithfulness(game, attribution.image_scores, attribution.text_scores, steps)
-            row = values[name]
-            row["fsyn"].append(fsyn.score)
-            row["visual_deletion"].append(unimodal.visual.deletion)
-            row["visual_insertion"].append(unimodal.visual.insertion)
-            row["textual_deletion"].append(unimodal.textual.deletion)
+def sanity_scores(rows: pd.DataFrame) -> dict[str, ExplainerScores]:
+    """Each explainer's F_syn and unimodal values, in instance order (ok rows)."""
+    ok = rows[rows["status"] == "ok"]
     return {
-        name: ExplainerScores(name, **{metric: np.array(v) for metric, v in row.items()}) for name, row in values.items()
+        name: ExplainerScores(name, **{metric: part[metric].to_numpy(dtype=float) for metric in SANITY_METRICS})
+        for name, part in ok.groupby("explainer", sort=False)
     }
 
 
@@ -61,26 +45,14 @@ def compare_explainers(first: np.ndarray, second: np.ndarray, alternative: str =
     return float(wilcoxon(first, second, alternative=alternative, zero_method="wilcox").pvalue)
 
 
-def redundancy_by_subset(adapter, instances: Sequence[Instance]) -> dict[str, float]:
-    """Mean modality dividend Δ (DESIGN.md §3) per ``meta["subset"]``, for the model's own answers."""
-    dividends: dict[str, list[float]] = defaultdict(list)
-    for instance in instances:
-        prepared = adapter.prepare(instance)
-        target = adapter.generate_target(prepared)
-        dividends[instance.meta["subset"]].append(redundancy_profile(adapter.game(prepared, target)).dividend)
-    return {subset: float(np.mean(values)) for subset, values in dividends.items()}
+def mean_dividend_by_subset(rows: pd.DataFrame) -> dict[str, float]:
+    """Mean modality dividend Δ (docs/design.md §3) per planted subset, one value per instance."""
+    per_instance = rows.dropna(subset=["modality_dividend"]).drop_duplicates(subset=["instance_id"])
+    return {subset: float(part["modality_dividend"].mean()) for subset, part in per_instance.groupby("subset")}
 
 
-def sanity_instances(subset: str, n: int, split: str = "test") -> list[Instance]:
-    """Instances with planted evidence: existence questions answered yes, in ``subset``."""
-    from synfaith.data.synthetic import synthetic_instances
-
-    pool = synthetic_instances(4 * n, split=split, families=("existence",), subsets=(subset,))
-    return [i for i in pool if i.answer == "yes"][:n]
-
-
-def sanity_table(adapter, n: int = 50) -> list[str]:
-    """Markdown lines: Oracle vs Random vs reversed Oracle on synergy and redundant instances."""
+def sanity_markdown(rows_by_subset: Mapping[str, pd.DataFrame], n: int) -> list[str]:
+    """Markdown lines: Oracle vs Random vs reversed Oracle on each subset's rows."""
     lines = [
         f"Existence questions answered yes ({n} per subset, test split), the model's own answers. p = one-sided",
         "paired Wilcoxon that the Oracle scores higher (F_syn, Ins_V) or lower (Del_V, better) than the other.",
@@ -88,8 +60,8 @@ def sanity_table(adapter, n: int = 50) -> list[str]:
         "| subset | explainer | F_syn | Del_V | Ins_V | p F_syn | p Del_V |",
         "|---|---|---|---|---|---|---|",
     ]
-    for subset in ("synergy", "redundant"):
-        scores = planted_sanity(adapter, sanity_instances(subset, n))
+    for subset, rows in rows_by_subset.items():
+        scores = sanity_scores(rows)
         oracle = scores["oracle"]
         for name, s in scores.items():
             if name == "oracle":

@@ -32,9 +32,9 @@ def cost_comparison(rows: pd.DataFrame) -> pd.DataFrame:
     paired = successful(rows, "sii")
     lines = []
     for name, evaluations, seconds in (
-        ("F_syn", "fsyn_evaluations", "fsyn_seconds"),
-        ("SII ground truth", "sii_evaluations", "sii_seconds"),
-        ("unimodal (both modalities)", "unimodal_evaluations", "unimodal_seconds"),
+        ("F_syn", "fsyn_coalitions", "fsyn_seconds"),
+        ("SII ground truth", "sii_coalitions", "sii_seconds"),
+        ("unimodal (both modalities)", "unimodal_coalitions", "unimodal_seconds"),
     ):
         part = paired if len(paired) else successful(rows, evaluations)
         lines.append({"metric": name, "pairs": len(part), "evaluations": part[evaluations].mean(), "seconds": part[seconds].mean()})

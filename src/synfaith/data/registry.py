@@ -2,37 +2,33 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 
 from synfaith.data.source import DatasetSource
+from synfaith.registry import Registry
 
-DATASETS: dict[str, Callable[..., DatasetSource]] = {}
+DATASETS: Registry[Callable[..., DatasetSource]] = Registry("dataset")
 
 
 def register_dataset(name: str):
-    """Decorator registering ``loader(**options) -> DatasetSource`` under ``name``."""
+    """Decorator registering ``loader(**options) -> DatasetSource`` under ``name``.
+
+    The loader's keyword parameters, with type annotations and defaults, are the dataset's
+    options; a config's options are checked against them before a run starts.
+    """
 
     def decorate(loader: Callable[..., DatasetSource]) -> Callable[..., DatasetSource]:
-        if name in DATASETS and DATASETS[name] is not loader:
-            raise ValueError(f"dataset name {name!r} is taken")
-        DATASETS[name] = loader
-        return loader
+        return DATASETS.register(name, loader)
 
     return decorate
 
 
 def open_dataset(kind: str, **options) -> DatasetSource:
-    """The dataset ``kind`` (a registry name) with its loader's options."""
-    try:
-        loader = DATASETS[kind]
-    except KeyError:
-        raise ValueError(f"unknown dataset {kind!r}; known: {', '.join(sorted(DATASETS))}") from None
-    accepted = inspect.signature(loader).parameters
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise ValueError(f"dataset {kind!r} has no option {', '.join(unknown)}; its options: {', '.join(accepted)}")
-    return loader(**options)
+    """The dataset ``kind`` (a registry name) with its loader's options (validated first)."""
+    from synfaith.options import validate_options
+
+    loader = DATASETS[kind]  # a RegistryError lists the known kinds
+    return loader(**validate_options(loader, options, f"dataset {kind!r}"))
 
 
 @register_dataset("synthetic")

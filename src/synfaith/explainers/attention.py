@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from synfaith.explainers.base import Explainer
-from synfaith.explainers.registry import register_explainer
+from synfaith.contracts import ATTENTION, WHITE_BOX, Scores
 from synfaith.explainers.white_box import answer_log_prob, predicting_positions, token_scores_to_units
 
 
@@ -62,25 +62,25 @@ def _attention_pass(model, prepared, target, *, with_gradients: bool):
             return attentions, gradients, input_ids.shape[1]
 
 
-@register_explainer
 class Rollout(Explainer):
     """Attention rollout over the LM's layers, read at the answer-predicting rows."""
 
     name = "rollout"
+    requires = frozenset({WHITE_BOX, ATTENTION})
 
     def attribute(self, model, prepared, target):
         attentions, _, length = _attention_pass(model, prepared, target, with_gradients=False)
         rows = rollout(attentions, predicting_positions(length, target))
         relevance = rows.mean(0)
         image_scores, text_scores = token_scores_to_units(prepared, relevance)
-        return image_scores, text_scores, {"token_relevance": relevance.float().cpu().numpy()}, 1
+        return Scores(image_scores, text_scores, {"token_relevance": relevance.float().cpu().numpy()}, 1)
 
 
-@register_explainer
 class GradRollout(Explainer):
     """Gradient-weighted attention rollout (Chefer et al. 2021), read at the answer-predicting rows."""
 
     name = "grad_rollout"
+    requires = frozenset({WHITE_BOX, ATTENTION})
 
     def attribute(self, model, prepared, target):
         attentions, gradients, length = _attention_pass(model, prepared, target, with_gradients=True)
@@ -89,4 +89,4 @@ class GradRollout(Explainer):
         identity = torch.eye(length, dtype=torch.float64, device=relevance_matrix.device)
         relevance = (relevance_matrix[rows] - identity[rows]).mean(0)
         image_scores, text_scores = token_scores_to_units(prepared, relevance)
-        return image_scores, text_scores, {"token_relevance": relevance.float().cpu().numpy()}, 1
+        return Scores(image_scores, text_scores, {"token_relevance": relevance.float().cpu().numpy()}, 1)

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from synfaith.explainers.base import Explainer
-from synfaith.explainers.registry import register_explainer
+from synfaith.contracts import Scores
 from synfaith.explainers.white_box import answer_logit, embedding_relevance, pixel_scores_to_units, token_scores_to_units
 
 _MISSING = object()
@@ -192,7 +192,6 @@ def vision_lrp_rules(model, gamma: float):
         patcher.restore()
 
 
-@register_explainer
 class AttnLRP(Explainer):
     """AttnLRP relevance of the answer logits at the LM's input embeddings (lxt rules, undone after).
 
@@ -220,7 +219,7 @@ class AttnLRP(Explainer):
                 relevance, score = embedding_relevance(model, prepared, target, answer_logit)
                 image_scores, text_scores = token_scores_to_units(prepared, relevance)
                 raw = {"token_relevance": relevance.float().cpu().numpy(), "target_logit": float(score)}
-                return image_scores, text_scores, raw, 1
+                return Scores(image_scores, text_scores, raw, 1)
             with vision_lrp_rules(model, self.vision_gamma):
                 pixels = prepared.pixels.clean.to(device, dtype).requires_grad_()
                 token_embeds = model.model.get_input_embeddings()(sequence).detach().requires_grad_()
@@ -234,4 +233,4 @@ class AttnLRP(Explainer):
         _, text_scores = token_scores_to_units(prepared, token_relevance)
         image_scores = pixel_scores_to_units(prepared, pixel_relevance)
         raw = {"token_relevance": token_relevance.float().cpu().numpy(), "target_logit": float(score.detach()), "vision_gamma": self.vision_gamma}
-        return image_scores, text_scores, raw, 1
+        return Scores(image_scores, text_scores, raw, 1)

@@ -1,8 +1,11 @@
 """The explainer contract: one small ``explain(model, prepared, target) -> Attribution``.
 
-Explainers see the model adapter (white-box hooks, or only its game for black-box methods),
-the prepared input and the target; they never import metrics. :meth:`Explainer.explain`
-times the method, counts model calls and rejects attributions that cannot be ranked.
+An explainer declares what it ``requires`` of a model (a subset of ``{"game", "white_box",
+"attention"}``, see :mod:`synfaith.contracts`) and its options as typed constructor
+parameters; :meth:`Explainer.attribute` returns :class:`~synfaith.contracts.Scores`.
+Explainers see the model (white-box hooks, or only its game for black-box methods), the
+prepared input and the target; they never import metrics or runs. :meth:`Explainer.explain`
+times the method and rejects attributions that cannot be ranked.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+
+from synfaith.contracts import GAME, WHITE_BOX, Scores
 
 
 class AttributionError(ValueError):
@@ -52,24 +57,40 @@ def _check(name: str, modality: str, scores, expected: int) -> np.ndarray:
 
 
 class Explainer(ABC):
-    """Base class: subclasses implement :meth:`attribute`."""
+    """Base class: subclasses set ``name`` and ``requires`` and implement :meth:`attribute`.
+
+    Game-based explainers (``"game" in requires``) receive the instance's shared, cached game
+    as ``attribute(..., game=game)``, so their coalitions cost nothing twice; all others are
+    called as ``attribute(model, prepared, target)``.
+    """
 
     name: ClassVar[str] = ""
+    requires: ClassVar[frozenset[str]] = frozenset({WHITE_BOX})
+    description: ClassVar[str] = ""
 
     @abstractmethod
-    def attribute(self, model, prepared, target) -> tuple[np.ndarray, np.ndarray, dict[str, Any], int]:
-        """``(image_scores[m], text_scores[n], raw maps, model calls)`` for the target."""
+    def attribute(self, model, prepared, target) -> Scores:
+        """The explainer's scores for the target (see :class:`~synfaith.contracts.Scores`)."""
 
-    def explain(self, model, prepared, target) -> Attribution:
-        """Explain the target and validate the result (see :class:`AttributionError`)."""
+    def explain(self, model, prepared, target, *, game=None) -> Attribution:
+        """Explain the target and validate the result (see :class:`AttributionError`).
+
+        Args:
+            game: the instance's game for game-based explainers (default: ``model.game(...)``).
+        """
         start = time.perf_counter()
-        image_scores, text_scores, raw, calls = self.attribute(model, prepared, target)
+        if GAME in self.requires:
+            scores = self.attribute(model, prepared, target, game=game)
+        else:
+            scores = self.attribute(model, prepared, target)
         seconds = time.perf_counter() - start
+        if not isinstance(scores, Scores):
+            raise TypeError(f"{type(self).__name__}.attribute must return synfaith.contracts.Scores, got {type(scores).__name__}")
         return Attribution(
             explainer=self.name,
-            image_scores=_check(self.name, "visual", image_scores, prepared.n_image_units),
-            text_scores=_check(self.name, "text", text_scores, prepared.n_text_units),
-            raw={k: np.array(v) if isinstance(v, np.ndarray) else v for k, v in raw.items()},
+            image_scores=_check(self.name, "visual", scores.image, prepared.n_image_units),
+            text_scores=_check(self.name, "text", scores.text, prepared.n_text_units),
+            raw={k: np.array(v) if isinstance(v, np.ndarray) else v for k, v in scores.raw.items()},
             seconds=seconds,
-            model_calls=calls,
+            model_calls=scores.model_calls,
         )

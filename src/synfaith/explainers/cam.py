@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from synfaith.explainers.base import Explainer
-from synfaith.explainers.registry import register_explainer
+from synfaith.contracts import Scores
 from synfaith.explainers.white_box import answer_log_prob, max_normalise, token_scores_to_units
 
 
@@ -90,10 +90,9 @@ class _LayerCAM(Explainer):
         image_scores = max_normalise(torch.from_numpy(image_scores)).numpy()
         text_scores = max_normalise(torch.from_numpy(text_scores)).numpy()
         raw = {"token_cam": cam.float().numpy(), "layer": layer, "visual_positions": layout.visual_positions.numpy()}
-        return image_scores, text_scores, raw, self.n_samples
+        return Scores(image_scores, text_scores, raw, self.n_samples)
 
 
-@register_explainer
 class GradCAM(_LayerCAM):
     """GradCAM at an early LM layer's post-attention norm (one clean pass, no smoothing).
 
@@ -107,7 +106,6 @@ class GradCAM(_LayerCAM):
         super().__init__(layer=layer)
 
 
-@register_explainer
 class LLaVACAM(_LayerCAM):
     """LLaVA-CAM: GradCAM at layer 7's post-attention norm, averaged over noisy image copies.
 

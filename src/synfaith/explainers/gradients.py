@@ -5,11 +5,10 @@ from __future__ import annotations
 import torch
 
 from synfaith.explainers.base import Explainer
-from synfaith.explainers.registry import register_explainer
+from synfaith.contracts import Scores
 from synfaith.explainers.white_box import answer_log_prob, embedding_relevance, pixel_scores_to_units, token_scores_to_units
 
 
-@register_explainer
 class InputGradients(Explainer):
     """Input × gradient at the LM's input embeddings (image tokens after the projector).
 
@@ -22,10 +21,9 @@ class InputGradients(Explainer):
     def attribute(self, model, prepared, target):
         relevance, _ = embedding_relevance(model, prepared, target)
         image_scores, text_scores = token_scores_to_units(prepared, relevance)
-        return image_scores, text_scores, {"token_relevance": relevance.float().cpu().numpy()}, 1
+        return Scores(image_scores, text_scores, {"token_relevance": relevance.float().cpu().numpy()}, 1)
 
 
-@register_explainer
 class IntegratedGradients(Explainer):
     """Integrated Gradients (Sundararajan et al. 2017) over pixels and query-token embeddings, via Captum.
 
@@ -93,4 +91,4 @@ class IntegratedGradients(Explainer):
             "convergence_delta": float(delta.item()),
             "token_relevance": token_relevance.detach().float().cpu().numpy(),
         }
-        return image_scores, text_scores, raw, forward_passes
+        return Scores(image_scores, text_scores, raw, forward_passes)

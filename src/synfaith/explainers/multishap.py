@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from synfaith.contracts import GAME, Scores
 from synfaith.explainers.base import Explainer
-from synfaith.explainers.registry import register_explainer
 from synfaith.games.players import Player, PlayerGame
 
 APPROXIMATORS = ("permutation", "kernel", "svarm")
@@ -49,7 +49,6 @@ def consecutive_groups(n: int, max_groups: int) -> list[tuple[int, ...]]:
     return [tuple(range(a, b)) for a, b in zip(edges[:-1], edges[1:])]
 
 
-@register_explainer
 class MultiSHAP(Explainer):
     """Sampled SII between visual regions and query tokens, through the game alone.
 
@@ -68,6 +67,7 @@ class MultiSHAP(Explainer):
     """
 
     name = "multishap"
+    requires = frozenset({GAME})  # the game alone: runs on black-box models
 
     def __init__(
         self,
@@ -114,22 +114,24 @@ class MultiSHAP(Explainer):
         """``(Φ [visual players, text players], players, number of visual players)`` for one game."""
         players, n_visual = self.players(prepared)
         player_game = PlayerGame(game, players)
-        values = self._approximator(len(players)).approximate(budget=self.budget, game=player_game.to_shapiq())
+        with game.metered() as cost:
+            values = self._approximator(len(players)).approximate(budget=self.budget, game=player_game.to_shapiq())
         n_text = len(players) - n_visual
         phi = np.zeros((n_visual, n_text))
         for i in range(n_visual):
             for j in range(n_text):
                 phi[i, j] = values[(i, n_visual + j)]
-        if not phi.any() and game.evaluations < 4 * len(players):
+        if not phi.any() and cost.coalitions < 4 * len(players):
             raise ValueError(
                 f"multishap: a budget of {self.budget} evaluations estimated no interaction among {len(players)} players; "
                 "raise budget (or lower max_visual_players / max_text_players)"
             )
         return phi, players, n_visual
 
-    def attribute(self, model, prepared, target):
-        game = model.game(prepared, target, batch_size=self.batch_size)
-        phi, players, n_visual = self.interactions(game, prepared)
+    def attribute(self, model, prepared, target, *, game=None):
+        game = game if game is not None else model.game(prepared, target, batch_size=self.batch_size)
+        with game.metered() as cost:
+            phi, players, n_visual = self.interactions(game, prepared)
         pooled = np.abs(phi) if self.aggregate == "abs" else phi
         image_scores = np.zeros(prepared.n_image_units)
         text_scores = np.zeros(prepared.n_text_units)
@@ -137,5 +139,6 @@ class MultiSHAP(Explainer):
             image_scores[list(player.image_units)] = score / len(player.image_units)
         for player, score in zip(players[n_visual:], pooled.sum(0)):
             text_scores[list(player.text_units)] = score / len(player.text_units)
-        raw = {"interactions": phi, "players": [p.name for p in players], "n_visual_players": n_visual}
-        return image_scores, text_scores, raw, game.evaluations
+        raw = {"interactions": phi, "players": [p.name for p in players], "n_visual_players": n_visual, "coalitions": cost.coalitions}
+        # model_calls: the distinct coalitions it asked for (its cost on a cold cache)
+        return Scores(image_scores, text_scores, raw, cost.coalitions)

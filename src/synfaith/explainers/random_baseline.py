@@ -7,18 +7,18 @@ import zlib
 import numpy as np
 
 from synfaith.explainers.base import Explainer
-from synfaith.explainers.registry import register_explainer
+from synfaith.contracts import Scores
 
 
-@register_explainer
 class Random(Explainer):
     """Uniform random scores from a generator seeded by ``(seed, crc32(instance id))``."""
 
     name = "random"
+    requires = frozenset()  # needs nothing of the model: a baseline
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
 
     def attribute(self, model, prepared, target):
         rng = np.random.default_rng([self.seed, zlib.crc32(prepared.instance.id.encode())])
-        return rng.random(prepared.n_image_units), rng.random(prepared.n_text_units), {}, 0
+        return Scores(rng.random(prepared.n_image_units), rng.random(prepared.n_text_units))

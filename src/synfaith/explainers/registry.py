@@ -1,26 +1,66 @@
-"""Explainers by name: a new explainer is one module and one decorator."""
+"""Explainers by name: a new explainer is one module and one registration.
+
+Built-in entries are lazy (imported when first used). :func:`get_explainer` validates the
+options against the explainer's declared, typed options before building it, so a mistyped
+option is an :class:`ExplainerOptionError` naming the option — and an error raised inside an
+explainer's constructor is reported as itself, never as "unknown explainer".
+"""
 
 from __future__ import annotations
 
-EXPLAINERS: dict[str, type] = {}
+from synfaith.registry import Registry
+
+_BUILTIN = "synfaith.explainers"
+EXPLAINERS: Registry[type] = Registry(
+    "explainer",
+    {
+        "random": f"{_BUILTIN}.random_baseline:Random",
+        "oracle": f"{_BUILTIN}.oracle:Oracle",
+        "reverse_oracle": f"{_BUILTIN}.oracle:ReverseOracle",
+        "input_gradients": f"{_BUILTIN}.gradients:InputGradients",
+        "integrated_gradients": f"{_BUILTIN}.gradients:IntegratedGradients",
+        "gradcam": f"{_BUILTIN}.cam:GradCAM",
+        "llava_cam": f"{_BUILTIN}.cam:LLaVACAM",
+        "rollout": f"{_BUILTIN}.attention:Rollout",
+        "grad_rollout": f"{_BUILTIN}.attention:GradRollout",
+        "attnlrp": f"{_BUILTIN}.attnlrp:AttnLRP",
+        "tam": f"{_BUILTIN}.tam:TAM",
+        "multishap": f"{_BUILTIN}.multishap:MultiSHAP",
+    },
+)
+
+
+# the nine explainers the paper compares, and the default set of the planted-truth table
+PAPER_EXPLAINERS = (
+    "random",
+    "integrated_gradients",
+    "input_gradients",
+    "gradcam",
+    "rollout",
+    "grad_rollout",
+    "attnlrp",
+    "llava_cam",
+    "tam",
+)
+DEFAULT_EXPLAINERS = ("oracle", *PAPER_EXPLAINERS, "multishap")
+
+
+def supported_explainers(names, capabilities) -> list[str]:
+    """The explainers among ``names`` whose ``requires`` a model with ``capabilities`` meets."""
+    return [name for name in names if set(EXPLAINERS[name].requires) <= set(capabilities)]
 
 
 def register_explainer(explainer_class: type) -> type:
     """Class decorator registering an explainer under its ``name``."""
-    name = explainer_class.name
+    name = getattr(explainer_class, "name", "")
     if not name:
         raise ValueError(f"{explainer_class.__name__} has no name")
-    if name in EXPLAINERS and EXPLAINERS[name] is not explainer_class:
-        raise ValueError(f"explainer name {name!r} is taken by {EXPLAINERS[name].__name__}")
-    EXPLAINERS[name] = explainer_class
-    return explainer_class
+    return EXPLAINERS.register(name, explainer_class)
 
 
 def get_explainer(name: str, **options):
-    """An explainer instance by registry name, with its options."""
-    import synfaith.explainers.builtin  # noqa: F401  (registers the built-in explainers)
+    """An explainer instance by registry name, with its options (validated first)."""
+    from synfaith.explainers.options import validate_options
 
-    try:
-        return EXPLAINERS[name](**options)
-    except KeyError:
-        raise ValueError(f"unknown explainer {name!r}; known: {', '.join(sorted(EXPLAINERS))}") from None
+    explainer_class = EXPLAINERS[name]  # RegistryError lists the known names
+    return explainer_class(**validate_options(explainer_class, options))

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from synfaith.explainers.base import Explainer
-from synfaith.explainers.registry import register_explainer
+from synfaith.contracts import Scores
 from synfaith.explainers.white_box import predicting_positions, visual_token_scores_to_units
 
 
@@ -48,7 +48,6 @@ def rank_gaussian_filter(grid_values: np.ndarray) -> np.ndarray:
     return np.where(mean > 0, (kernel * ordered).sum(-1), 0.0)
 
 
-@register_explainer
 class TAM(Explainer):
     """Token activation maps with estimated causal inference and a rank Gaussian filter.
 
@@ -95,7 +94,7 @@ class TAM(Explainer):
             unit_map = np.zeros_like(unit_map)
             unit_map[grid.ravel()] = filtered.ravel()
         raw = {"interference_coefficient": interference_removed, "target_class": target_class}
-        return unit_map, text, raw, 1
+        return Scores(unit_map, text, raw, 1)
 
     def _remove_interference(self, model, prepared, target, ids, activation, visual_hidden, head, image_map):
         layout = prepared.layout

@@ -14,7 +14,9 @@ metric that gathers its coalitions first costs one batched call, and its cost is
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -45,6 +47,22 @@ def _as_mask_batch(masks: np.ndarray | Sequence, n_units: int, name: str) -> np.
             raise ValueError(f"{name} must be boolean keep-masks (True = keep the unit)")
         array = array.astype(bool)
     return array
+
+
+@dataclass(eq=False)  # meters are told apart by identity (nested blocks may hold equal counts)
+class Cost:
+    """What the requests made inside one :meth:`Game.metered` block cost.
+
+    Attributes:
+        coalitions: distinct coalitions requested (the block's cost on a cold cache).
+        evaluations: of those, the ones that were not cached and had to be evaluated.
+        calls: batched calls of the game's ``_evaluate`` in the block.
+    """
+
+    coalitions: int = 0
+    evaluations: int = 0
+    calls: int = 0
+    _keys: set = field(default_factory=set, repr=False)
 
 
 class Game(ABC):
@@ -79,6 +97,7 @@ class Game(ABC):
         self.use_cache = cache
         self.progress = progress
         self._cache: dict[bytes, float] = {}
+        self._meters: list[Cost] = []
         self.evaluations = 0
         self.calls = 0
         self.cache_hits = 0
@@ -116,6 +135,9 @@ class Game(ABC):
         for index, key in enumerate(keys):
             first_index.setdefault(key, index)
         missing = [index for key, index in first_index.items() if key not in self._cache]
+        for meter in self._meters:
+            meter._keys.update(first_index)
+            meter.evaluations += len(missing)
         if missing:
             computed = self._evaluate_in_batches(image_keep[missing], text_keep[missing])
             for index, value in zip(missing, computed):
@@ -129,6 +151,28 @@ class Game(ABC):
     def value(self, image_keep: np.ndarray | Sequence, text_keep: np.ndarray | Sequence) -> float:
         """Value of one coalition given as keep-masks bool[n_image], bool[n_text]."""
         return float(self.values(np.atleast_2d(image_keep), np.atleast_2d(text_keep))[0])
+
+    @contextmanager
+    def metered(self) -> Iterator[Cost]:
+        """Measure what the requests inside the block cost; blocks may nest.
+
+        Example:
+            >>> import numpy as np
+            >>> g = FunctionGame(lambda a, b: a.sum(1) + b.sum(1), n_image=2, n_text=1)
+            >>> with g.metered() as cost:
+            ...     _ = g.values(np.ones((3, 2), bool), np.ones((3, 1), bool))
+            >>> cost.coalitions, cost.evaluations
+            (1, 1)
+        """
+        meter = Cost()
+        calls_before = self.calls
+        self._meters.append(meter)
+        try:
+            yield meter
+        finally:
+            self._meters.remove(meter)
+            meter.coalitions = len(meter._keys)
+            meter.calls = self.calls - calls_before
 
     def clear_cache(self) -> None:
         """Forget cached values (the counters keep running)."""

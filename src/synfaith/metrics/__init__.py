@@ -1,6 +1,7 @@
 """Metrics: functions of a :class:`~synfaith.games.Game` and an explainer's two score vectors.
 
-Metrics never import models. Each gathers all its coalitions first and evaluates them in one
+Metrics never import models. Each is declared once in the metric registry
+(:func:`register_metric`: name, needs, settings, columns) and gathers all its coalitions first and evaluates them in one
 batched game call (DESIGN.md §3):
 
 - :func:`unimodal_faithfulness` — visual/textual deletion, insertion, SRG.
@@ -21,12 +22,32 @@ from synfaith.metrics.ranking import (
     top_counts,
 )
 from synfaith.metrics.probes import ModalityInfluence, Stability, modality_influence, unified_stability
+from synfaith.metrics.registry import (
+    METRICS,
+    Column,
+    Metric,
+    MetricInputs,
+    all_metric_columns,
+    get_metric,
+    metric_names,
+    metric_settings,
+    register_metric,
+)
 from synfaith.metrics.redundancy import RedundancyProfile, redundancy_profile
 from synfaith.metrics.sii import SIIGroundTruth, exact_pair_sii, macro_players, sii_ground_truth
 from synfaith.metrics.synergy import SynergisticFaithfulness, synergistic_faithfulness
 from synfaith.metrics.unimodal import CurveScores, UnimodalFaithfulness, unimodal_faithfulness
 
 __all__ = [
+    "METRICS",
+    "Column",
+    "Metric",
+    "MetricInputs",
+    "all_metric_columns",
+    "get_metric",
+    "metric_names",
+    "metric_settings",
+    "register_metric",
     "CoalitionPlan",
     "CoalitionValues",
     "CurveScores",

@@ -21,7 +21,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import Field
 from scipy.stats import rankdata, spearmanr
+
+from synfaith.metrics.registry import Column, Metric
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -90,3 +93,64 @@ def unified_stability(
         rhos.append(_spearman(reference, other))
         overlaps.append(len(top & set(np.argsort(-other, kind="stable")[:k])) / k)
     return Stability(float(np.mean(rhos)), float(np.mean(overlaps)), len(perturbed))
+
+
+PROBE_LIMIT = (
+    int | None,
+    Field(50, ge=0, description="influence and stability on the first N instances of each dataset (None: all)"),
+)
+
+
+def _influence(inputs) -> dict:
+    """``1 − Spearman(a_T(x_I, x_T), a_T(zero_I, x_T))`` and its image-side mirror."""
+    influence = inputs.probes.influence()
+    return {
+        "influence_text_without_image": influence.text_without_image,
+        "influence_image_without_text": influence.image_without_text,
+    }
+
+
+def _stability(inputs) -> dict:
+    """Mean Spearman and top-k overlap of the joint ranking under perturbations that keep the answer."""
+    settings = inputs.settings
+    stability = inputs.probes.stability(sigma=settings.stability_sigma, draws=settings.stability_draws, top_fraction=settings.stability_top_fraction)
+    return {"stability_spearman": stability.spearman, "stability_top_k": stability.top_k_overlap, "stability_draws": stability.draws}
+
+
+INFLUENCE = Metric(
+    name="influence",
+    scope="attribution",
+    needs=frozenset({"white_box", "probes"}),
+    compute=_influence,
+    columns=(
+        Column("influence_text_without_image", "float", description="1 − ρ of the text scores with the image removed"),
+        Column("influence_image_without_text", "float", description="1 − ρ of the image scores with the query removed"),
+    ),
+    settings={"probe_limit": PROBE_LIMIT},
+    limit="probe_limit",
+    error_column="probe_message",
+    label="modality influence",
+    description="Granger-style: how much one modality's attribution moves when the other is removed (2 extra explanations)",
+)
+
+STABILITY = Metric(
+    name="stability",
+    scope="attribution",
+    needs=frozenset({"white_box", "probes"}),
+    compute=_stability,
+    columns=(
+        Column("stability_spearman", "float", description="mean Spearman of the joint ranking under perturbation"),
+        Column("stability_top_k", "float", description="mean top-k overlap of the joint ranking"),
+        Column("stability_draws", "int", description="perturbed copies that kept the answer"),
+    ),
+    settings={
+        "probe_limit": PROBE_LIMIT,
+        "stability_sigma": (float, Field(0.02, ge=0, description="pixel noise std (on [0, 1]) of the stability perturbations")),
+        "stability_draws": (int, Field(3, ge=1, description="perturbed copies per stability estimate")),
+        "stability_top_fraction": (float, Field(0.1, gt=0, le=1, description="k of the top-k overlap, as a fraction of all units")),
+    },
+    limit="probe_limit",
+    error_column="probe_message",
+    label="unified stability",
+    description="rank agreement of the joint attribution under small perturbations that keep the answer",
+)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from synfaith.games.base import Game
 from synfaith.metrics.coalitions import CoalitionPlan
+from synfaith.metrics.registry import Column, Metric
 
 
 @dataclass(frozen=True)
@@ -56,3 +57,32 @@ def redundancy_profile(game: Game) -> RedundancyProfile:
         empty=float(empty),
         dividend=float(full - image_only - text_only + empty),
     )
+
+
+def _compute(inputs) -> dict:
+    """``Δ = v(V,T) − v(V,∅) − v(∅,T) + v(∅,∅)`` with the four values it is made of."""
+    profile = redundancy_profile(inputs.game)
+    return {
+        "v_full": profile.full,
+        "v_image_only": profile.image_only,
+        "v_text_only": profile.text_only,
+        "v_empty": profile.empty,
+        "modality_dividend": profile.dividend,
+    }
+
+
+METRIC = Metric(
+    name="redundancy",
+    scope="instance",
+    needs=frozenset({"game"}),
+    compute=_compute,
+    columns=(
+        Column("v_full", "float", description="v(V, T): the clean input"),
+        Column("v_image_only", "float", description="v(V, ∅): the image with the query masked"),
+        Column("v_text_only", "float", description="v(∅, T): the query with the image masked"),
+        Column("v_empty", "float", description="v(∅, ∅): the full zero-state"),
+        Column("modality_dividend", "float", description="Δ > 0 synergy, < 0 redundancy"),
+    ),
+    label="redundancy profile",
+    description="the modality-level Harsanyi dividend of the instance (4 evaluations)",
+)

@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import Field
 
 from synfaith.games.base import Game
 from synfaith.games.players import Player, PlayerGame, all_coalitions, coalition_index
 from synfaith.metrics.coalitions import CoalitionPlan
+from synfaith.metrics.unimodal import STEPS
+from synfaith.metrics.registry import Column, Metric
 from synfaith.metrics.ranking import perturbation_path
 
 DEFAULT_BACKGROUND_PLAYERS = 6
@@ -143,3 +146,40 @@ def sii_ground_truth(
         coalitions=result.coalitions,
         evaluations=result.evaluations,
     )
+
+
+def _compute(inputs) -> dict:
+    """The mean over the steps of the exact SII of {I_t, T_t} in the 8-player macro game, and its Möbius coefficient."""
+    sii = sii_ground_truth(
+        inputs.game,
+        inputs.image_scores,
+        inputs.text_scores,
+        inputs.settings.steps,
+        background_players=inputs.settings.background_players,
+        seed=inputs.seed,
+    )
+    return {"sii": sii.score, "sii_moebius": sii.moebius, "sii_per_step": sii.per_step.tolist()}
+
+
+METRIC = Metric(
+    name="sii",
+    scope="attribution",
+    needs=frozenset({"game"}),
+    compute=_compute,
+    columns=(
+        Column("sii", "float", description="mean exact SII of the top sets over the steps"),
+        Column("sii_moebius", "float", description="mean Möbius coefficient (Harsanyi dividend) of the pair"),
+        Column("sii_per_step", "float_list", description="SII(t_k)"),
+    ),
+    settings={
+        "steps": STEPS,
+        "background_players": (int, Field(6, ge=0, le=10, description="C, background players of the SII ground truth")),
+        "sii_limit": (
+            int | None,
+            Field(10, ge=0, description="SII ground truth on the first N instances of each dataset (None: all)"),
+        ),
+    },
+    limit="sii_limit",
+    label="exact SII",
+    description="the exact order-2 Shapley Interaction Index ground truth (≈2,400 evaluations per pair)",
+)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import Field
 
 from synfaith.games.base import Game
 from synfaith.metrics.coalitions import CoalitionPlan
+from synfaith.metrics.registry import Column, Metric
 from synfaith.metrics.ranking import perturbation_path
 
 
@@ -78,3 +80,43 @@ def unimodal_faithfulness(game: Game, image_scores, text_scores, steps: int = 11
         coalitions=result.coalitions,
         evaluations=result.evaluations,
     )
+
+
+STEPS = (int, Field(11, ge=2, description="K, points of the step grid t_k = k/(K−1)"))
+
+
+def _compute(inputs) -> dict:
+    """Visual and textual deletion/insertion AUCs and SRG = Ins − Del, the other modality clean."""
+    unimodal = unimodal_faithfulness(inputs.game, inputs.image_scores, inputs.text_scores, inputs.settings.steps)
+    values = {}
+    for prefix, curves in (("visual", unimodal.visual), ("textual", unimodal.textual)):
+        values |= {
+            f"{prefix}_deletion": curves.deletion,
+            f"{prefix}_insertion": curves.insertion,
+            f"{prefix}_srg": curves.srg,
+            f"{prefix}_deletion_curve": curves.deletion_curve.tolist(),
+            f"{prefix}_insertion_curve": curves.insertion_curve.tolist(),
+        }
+    return values
+
+
+METRIC = Metric(
+    name="unimodal",
+    scope="attribution",
+    needs=frozenset({"game"}),
+    compute=_compute,
+    columns=tuple(
+        Column(f"{modality}_{what}", kind_type)
+        for modality in ("visual", "textual")
+        for what, kind_type in (
+            ("deletion", "float"),
+            ("insertion", "float"),
+            ("srg", "float"),
+            ("deletion_curve", "float_list"),
+            ("insertion_curve", "float_list"),
+        )
+    ),
+    settings={"steps": STEPS},
+    label="unimodal deletion / insertion / SRG",
+    description="the paper's unimodal baselines, one modality perturbed, the other clean",
+)

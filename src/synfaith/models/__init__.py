@@ -1,13 +1,16 @@
 """Model adapters: a VLM checkpoint as a synfaith game plus white-box access (DESIGN.md §2, §5).
 
-- :func:`load_model` — name or path → the adapter for its ``model_type``.
+- :func:`load_model` — ``"toy"``, a name, a path or an endpoint URL → the adapter for it.
 - :class:`VLMAdapter` — the contract (``prepare``, ``generate_target``, ``game``, hooks).
 - Adapters: :class:`LlavaAdapter` (LLaVA-1.5 and the toy VLM), :class:`Qwen25VLAdapter`,
   :class:`InternVLAdapter`; :func:`register_adapter` adds one.
-- :mod:`synfaith.models.tiny` — tiny random-weight twins built offline, for tests.
+- The contract types live in :mod:`synfaith.contracts`; offline twins and contract-test kits
+  in :mod:`synfaith.testing`; the shipped toy VLM's training in :mod:`synfaith.toy`.
 """
 
-from synfaith.models.adapters import InternVLAdapter, LlavaAdapter, Qwen25VLAdapter
+from synfaith.models.internvl import InternVLAdapter
+from synfaith.models.llava import LlavaAdapter
+from synfaith.models.qwen2_5_vl import Qwen25VLAdapter
 from synfaith.models.answers import (
     AnswerFormat,
     ChoiceLetter,
@@ -26,7 +29,7 @@ from synfaith.models.base import (
     VLMAdapter,
     VLMGame,
 )
-from synfaith.models.loading import ModelNotAvailableError, load_model, resolve_checkpoint
+from synfaith.models.loading import ModelNotAvailableError, load_model, resolve_checkpoint, toy_checkpoint
 from synfaith.models.pixels import PixelViews, blurred_copy
 from synfaith.models.registry import ADAPTERS, register_adapter
 
@@ -55,4 +58,5 @@ __all__ = [
     "load_model",
     "register_adapter",
     "resolve_checkpoint",
+    "toy_checkpoint",
 ]

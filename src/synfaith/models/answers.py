@@ -104,3 +104,37 @@ def answer_format_for(instance: Instance) -> AnswerFormat:
     if instance.choices:
         return ChoiceLetter(instance.choice_letters)
     return YesNo()
+
+
+def answer_token_span(token_ends: list[int], response: str, answer_format: AnswerFormat) -> tuple[ParsedAnswer, int, int]:
+    """The parsed answer and the first and last generated tokens that carry it.
+
+    Args:
+        token_ends: the character offset in ``response`` where each generated token ends.
+        response: the generated text.
+        answer_format: how to cut the answer.
+
+    Raises:
+        UnparseableAnswerError: no answer of the format, or no token covers it.
+    """
+    parsed = answer_format.parse(response)
+    starts = [0, *token_ends[:-1]]
+    covering = [i for i, (a, b) in enumerate(zip(starts, token_ends)) if a < parsed.end and b > parsed.start]
+    if not covering:
+        raise UnparseableAnswerError(response, answer_format.description)
+    return parsed, covering[0], covering[-1]
+
+
+def is_correct(instance: Instance, answer: str, answer_format: AnswerFormat) -> bool | None:
+    """Whether ``answer`` matches the instance's reference (None when it has none).
+
+    The reference is cut by the same format when it parses (``"(B) three"`` → ``B``), else
+    compared as written; the comparison ignores case.
+    """
+    if instance.answer is None:
+        return None
+    try:
+        reference = answer_format.parse(instance.answer).answer
+    except UnparseableAnswerError:
+        reference = instance.answer.strip()
+    return answer.lower() == reference.lower()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -24,9 +23,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from synfaith.contracts import ATTENTION, DEFAULT_ZERO_STATE, GAME, WHITE_BOX, Prepared, Target, TokenLayout, ZeroState
 from synfaith.data.instance import Instance
 from synfaith.games.base import Game
-from synfaith.models.answers import AnswerFormat, UnparseableAnswerError, answer_format_for
+from synfaith.models.answers import AnswerFormat, answer_format_for, answer_token_span, is_correct
 from synfaith.models.pixels import PixelViews, blurred_copy
 
 MULTIPLE_CHOICE_INSTRUCTION = "Answer directly with only the letter inside parentheses, and nothing else."
@@ -34,89 +34,6 @@ MULTIPLE_CHOICE_INSTRUCTION = "Answer directly with only the letter inside paren
 
 class PromptLayoutError(ValueError):
     """The prompt's tokens could not be laid out (e.g. a question with no query tokens)."""
-
-
-@dataclass(frozen=True)
-class TokenLayout:
-    """Where things are in the prompt's input ids.
-
-    Attributes:
-        input_ids: int64[L], the prompt as the model sees it (image placeholders expanded).
-        visual_positions: int64[v], the positions of the image tokens, in input order.
-        query_positions: int64[n], the positions of the query tokens (the text units): the
-            question and its choices only — never template, instruction or image tokens.
-        query_spans: the ``[start, end)`` character span of each query unit in the query text.
-    """
-
-    input_ids: torch.Tensor
-    visual_positions: torch.Tensor
-    query_positions: torch.Tensor
-    query_spans: tuple[tuple[int, int], ...]
-
-    @property
-    def template_positions(self) -> torch.Tensor:
-        """Every position that is neither an image token nor a query token."""
-        other = torch.ones(self.input_ids.numel(), dtype=torch.bool)
-        other[self.visual_positions] = False
-        other[self.query_positions] = False
-        return torch.nonzero(other).flatten()
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """One instance, ready for a model.
-
-    Attributes:
-        instance: the source instance.
-        prompt: the rendered prompt text (image placeholder not expanded).
-        query_text: the question and its choices as they appear in the prompt.
-        layout: the token layout.
-        pixels: the clean and blurred pixel tensors and the unit of each element.
-        unit_grid: int[rows, cols], the visual units laid out over the image (row-major, as
-            the model reads them), for figures and spatial filters.
-        token_units: float[v, m], how much of each visual unit every image token covers (the
-            identity where tokens are units; InternVL's thumbnail tokens spread over cells).
-        image_inputs: extra model inputs that travel with ``pixel_values`` for one variant
-            (e.g. Qwen2.5-VL's ``image_grid_thw``).
-        image_size: the original image's (width, height).
-    """
-
-    instance: Instance
-    prompt: str
-    query_text: str
-    layout: TokenLayout
-    pixels: PixelViews
-    unit_grid: np.ndarray
-    token_units: torch.Tensor
-    image_inputs: dict[str, torch.Tensor] = field(default_factory=dict)
-    image_size: tuple[int, int] = (0, 0)
-
-    @property
-    def n_image_units(self) -> int:
-        return self.pixels.n_units
-
-    @property
-    def n_text_units(self) -> int:
-        return int(self.layout.query_positions.numel())
-
-
-@dataclass(frozen=True)
-class Target:
-    """The answer whose probability the game scores.
-
-    Attributes:
-        response: the generated text (special tokens removed).
-        answer: the normalised answer (``"yes"``, ``"B"``, …).
-        prefix_ids: generated tokens before the answer (context, kept as generated).
-        answer_ids: the answer token(s); the score is their joint probability.
-        correct: whether the answer matches the instance's reference answer (None if unknown).
-    """
-
-    response: str
-    answer: str
-    prefix_ids: torch.Tensor
-    answer_ids: torch.Tensor
-    correct: bool | None = None
 
 
 def answer_log_prob(logits: torch.Tensor, target: Target) -> torch.Tensor:
@@ -197,14 +114,13 @@ class VLMAdapter(ABC):
         model: the ``*ForConditionalGeneration`` model.
         processor: its processor (image processor + tokenizer + chat template).
         name: the checkpoint's name or path, for records.
-        blur_radius: Gaussian blur radius in original-image pixels of the visual zero-state
-            (None: an eighth of the image's longer side).
         max_new_tokens: bound of greedy decoding in :meth:`generate_target`.
         batch_size: masked variants per forward pass of the game.
         answer_cue: text appended to every user message (not a query unit).
     """
 
     model_types: ClassVar[tuple[str, ...]] = ()
+    capabilities: ClassVar[frozenset[str]] = frozenset({GAME, WHITE_BOX, ATTENTION})
     default_answer_cue: ClassVar[str | None] = None
 
     def __init__(
@@ -213,7 +129,6 @@ class VLMAdapter(ABC):
         processor,
         *,
         name: str = "",
-        blur_radius: float | None = None,
         max_new_tokens: int = 10,
         batch_size: int = 16,
         answer_cue: str | None = "default",
@@ -222,7 +137,6 @@ class VLMAdapter(ABC):
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.name = name
-        self.blur_radius = blur_radius
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
         self.answer_cue = self.default_answer_cue if answer_cue == "default" else answer_cue
@@ -347,8 +261,8 @@ class VLMAdapter(ABC):
         out = self.processor.image_processor(images=image, return_tensors="pt", **self.image_processor_kwargs())
         return out["pixel_values"]
 
-    def prepare(self, instance: Instance) -> Prepared:
-        """Prompt, token layout, unit grid and clean/blurred pixels of one instance."""
+    def prepare(self, instance: Instance, zero_state: ZeroState = DEFAULT_ZERO_STATE) -> Prepared:
+        """Prompt, token layout, unit grid and clean/zero-state pixels of one instance."""
         image = instance.load_image()
         user_text, (query_start, query_end) = build_user_text(instance, self.answer_cue)
         prompt = self.render_prompt(user_text)
@@ -361,7 +275,7 @@ class VLMAdapter(ABC):
         input_ids = encoded["input_ids"][0]
         clean = encoded["pixel_values"]
         image_inputs = {k: v for k, v in encoded.items() if k not in ("input_ids", "attention_mask", "pixel_values")}
-        blurred = self.pixel_tensor(blurred_copy(image, self.blur_radius))
+        blurred = self.pixel_tensor(blurred_copy(image, zero_state.blur_radius(image.size)))
         visual_positions = torch.nonzero(input_ids == self.image_token_id).flatten()
         query_positions, query_spans = self._query_tokens(instance, prompt, input_ids, query_range, visual_positions)
         unit_index, n_units, unit_grid, token_units = self.unit_layout(
@@ -377,6 +291,7 @@ class VLMAdapter(ABC):
             token_units=token_units,
             image_inputs=image_inputs,
             image_size=image.size,
+            zero_state=zero_state,
         )
 
     def _query_tokens(self, instance, prompt, input_ids, query_range, visual_positions):
@@ -478,18 +393,13 @@ class VLMAdapter(ABC):
         new_ids = output[0, prepared.layout.input_ids.numel() :].cpu().clone()
         ends = [len(self.tokenizer.decode(new_ids[: i + 1], skip_special_tokens=True)) for i in range(new_ids.numel())]
         response = self.tokenizer.decode(new_ids, skip_special_tokens=True)
-        parsed = answer_format.parse(response)
-        starts = [0] + ends[:-1]
-        covering = [i for i, (a, b) in enumerate(zip(starts, ends)) if a < parsed.end and b > parsed.start]
-        if not covering:
-            raise UnparseableAnswerError(response, answer_format.description)
-        first, last = covering[0], covering[-1]
+        parsed, first, last = answer_token_span(ends, response, answer_format)
         return Target(
             response=response,
             answer=parsed.answer,
             prefix_ids=new_ids[:first],
             answer_ids=new_ids[first : last + 1],
-            correct=self._is_correct(prepared.instance, parsed.answer, answer_format),
+            correct=is_correct(prepared.instance, parsed.answer, answer_format),
         )
 
     def make_target(self, prepared: Prepared, answer_text: str, prefix_text: str = "") -> Target:
@@ -499,16 +409,6 @@ class VLMAdapter(ABC):
         if answer_ids.numel() == 0:
             raise ValueError("the answer text has no tokens")
         return Target(prefix_text + answer_text, answer_text, prefix_ids, answer_ids, None)
-
-    @staticmethod
-    def _is_correct(instance: Instance, answer: str, answer_format: AnswerFormat) -> bool | None:
-        if instance.answer is None:
-            return None
-        try:
-            reference = answer_format.parse(instance.answer).answer
-        except UnparseableAnswerError:
-            reference = instance.answer.strip()
-        return answer.lower() == reference.lower()
 
     # -- scoring ---------------------------------------------------------------------------
     def sequence_ids(self, prepared: Prepared, target: Target) -> torch.Tensor:

@@ -18,12 +18,10 @@ from transformers import InternVLForConditionalGeneration
 from transformers.models.got_ocr2.image_processing_got_ocr2 import get_optimal_tiled_canvas
 
 from synfaith.models.base import PromptLayoutError, VLMAdapter
-from synfaith.models.registry import register_adapter
 
 PAPER_MAX_TILES = 2
 
 
-@register_adapter
 class InternVLAdapter(VLMAdapter):
     """InternVL as a game: one unit per token cell of each tile.
 

@@ -13,10 +13,8 @@ import torch
 from transformers import LlavaForConditionalGeneration
 
 from synfaith.models.base import PromptLayoutError, VLMAdapter
-from synfaith.models.registry import register_adapter
 
 
-@register_adapter
 class LlavaAdapter(VLMAdapter):
     """LLaVA-1.5 as a game: one unit per CLIP patch of the centre crop."""
 

@@ -14,12 +14,10 @@ import torch
 from transformers import Qwen2_5_VLForConditionalGeneration
 
 from synfaith.models.base import PromptLayoutError, VLMAdapter
-from synfaith.models.registry import register_adapter
 
 PAPER_MAX_PIXELS = 313600
 
 
-@register_adapter
 class Qwen25VLAdapter(VLMAdapter):
     """Qwen2.5-VL as a game: one unit per merged 2×2 patch token.
 

@@ -30,15 +30,17 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 from PIL import Image
 
+from synfaith.contracts import DEFAULT_ZERO_STATE, GAME, Prepared, Target, TokenLayout, ZeroState
 from synfaith.data.instance import Instance
 from synfaith.games.base import Game
-from synfaith.models.answers import AnswerFormat, UnparseableAnswerError, answer_format_for
-from synfaith.models.base import Prepared, Target, TokenLayout, build_user_text, map_ground_truth
+from synfaith.models.answers import AnswerFormat, answer_format_for, answer_token_span, is_correct
+from synfaith.models.base import build_user_text, map_ground_truth
 from synfaith.models.pixels import PixelViews, blurred_copy
 
 
@@ -66,9 +68,10 @@ class RemoteChatAdapter:
         mask_text: the string that replaces a masked text unit.
         scoring: ``"top_logprobs"`` or ``"prompt_logprobs"`` (see the module docstring).
         answer_cue: text appended to every user message (not a query unit), e.g. ``"Answer:"``.
-        blur_radius: blur of the visual zero-state in pixels (None: an eighth of the longer side).
         max_new_tokens, top_logprobs, max_concurrency, timeout, batch_size: request settings.
     """
+
+    capabilities: ClassVar[frozenset[str]] = frozenset({GAME})  # a black box: no gradients, no attention
 
     def __init__(
         self,
@@ -80,7 +83,6 @@ class RemoteChatAdapter:
         mask_text: str = "<pad>",
         scoring: str = "top_logprobs",
         answer_cue: str | None = None,
-        blur_radius: float | None = None,
         max_new_tokens: int = 10,
         top_logprobs: int = 20,
         max_concurrency: int = 8,
@@ -99,7 +101,6 @@ class RemoteChatAdapter:
         self.mask_text = mask_text
         self.scoring = scoring
         self.answer_cue = answer_cue
-        self.blur_radius = blur_radius
         self.max_new_tokens = max_new_tokens
         self.top_logprobs = top_logprobs
         self.max_concurrency = max_concurrency
@@ -147,8 +148,8 @@ class RemoteChatAdapter:
             previous = end
         return [(a, b) for a, b in spans if b > a]
 
-    def prepare(self, instance: Instance) -> Prepared:
-        """Unit grid over the image, query units, and the clean/blurred images."""
+    def prepare(self, instance: Instance, zero_state: ZeroState = DEFAULT_ZERO_STATE) -> Prepared:
+        """Unit grid over the image, query units, and the clean/zero-state images."""
         image = instance.load_image()
         user_text, (start, end) = build_user_text(instance, self.answer_cue)
         query = user_text[start:end]
@@ -161,7 +162,7 @@ class RemoteChatAdapter:
         x = np.minimum(np.arange(width) * cols // width, cols - 1)
         unit_index = torch.from_numpy((y[:, None] * cols + x[None, :]).astype(np.int64))[None, :, :, None]
         clean = self.pixel_tensor(image)
-        blurred = self.pixel_tensor(blurred_copy(image, self.blur_radius))
+        blurred = self.pixel_tensor(blurred_copy(image, zero_state.blur_radius(image.size)))
         n_units = rows * cols
         layout = TokenLayout(
             input_ids=torch.zeros(0, dtype=torch.long),
@@ -178,6 +179,7 @@ class RemoteChatAdapter:
             unit_grid=np.arange(n_units).reshape(rows, cols),
             token_units=torch.eye(n_units),
             image_size=image.size,
+            zero_state=zero_state,
         )
 
     def ground_truth_units(self, prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
@@ -226,20 +228,8 @@ class RemoteChatAdapter:
         choice = response["choices"][0]
         text = choice["message"]["content"] or ""
         tokens = [t["token"] for t in (choice.get("logprobs") or {}).get("content") or []]
-        parsed = answer_format.parse(text)
-        ends = np.cumsum([len(t) for t in tokens]) if tokens else np.array([])
-        starts = ends - np.array([len(t) for t in tokens]) if tokens else np.array([])
-        covering = [i for i, (a, b) in enumerate(zip(starts, ends)) if a < parsed.end and b > parsed.start]
-        if not covering:
-            raise UnparseableAnswerError(text, answer_format.description)
-        first, last = covering[0], covering[-1]
-        correct = None
-        if prepared.instance.answer is not None:
-            try:
-                reference = answer_format.parse(prepared.instance.answer).answer
-            except UnparseableAnswerError:
-                reference = prepared.instance.answer.strip()
-            correct = parsed.answer.lower() == reference.lower()
+        parsed, first, last = answer_token_span(np.cumsum([len(t) for t in tokens]).tolist(), text, answer_format)
+        correct = is_correct(prepared.instance, parsed.answer, answer_format)
         empty = torch.zeros(0, dtype=torch.long)
         return RemoteTarget(
             response=text,

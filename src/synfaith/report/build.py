@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from synfaith.analysis.metric_means import metric_means
 from synfaith.analysis.leaderboard import (
     fit_mixed_model,
     format_mean_sd,
@@ -109,6 +110,17 @@ def _summary_span(key: str, value: str) -> str:
     return f'<b data-summary="{key}">{html.escape(value)}</b>'
 
 
+def _declared_metrics(store: RunStore) -> list:
+    """The registered metrics this run computed (its config's list; every metric when unknown)."""
+    from synfaith.metrics.registry import METRICS, metric_names
+
+    try:
+        names = list(store.config().get("metrics", {}).get("compute") or metric_names())
+    except (OSError, AttributeError):
+        names = metric_names()
+    return [METRICS[name] for name in names if name in METRICS]
+
+
 def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     """Analyse a run directory and write ``index.html`` with figures and CSV tables; returns its path."""
     store = RunStore(run_dir)
@@ -169,6 +181,18 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
             builder.table(lmm, "mixed_model_per_dataset", per_dataset, "The same model fitted on each dataset alone (the dataset term drops out)", index=False)
         top = model.table.iloc[0]
         summary |= {"lmm_best": str(top["explainer"]), "lmm_best_coefficient": _fmt(top["coefficient"]), "lmm_best_p": f"{top['p_value']:.2g}"}
+
+    # -- every metric of the run, from the metric registry (plugins included) -------------------------
+    declared = _declared_metrics(store)
+    means = metric_means(rows, [(m.name, m.label or m.name, [c.name for c in m.columns]) for m in declared])
+    everything = builder.section("Every metric of this run", "metrics",
+                                 "The mean of each metric's value columns per explainer; the metrics and their columns are the "
+                                 "metric registry's declarations: " + "; ".join(f"<b>{html.escape(m.label or m.name)}</b> "
+                                 f"({html.escape(m.description)})" for m in declared) + ".")
+    if means.empty:
+        builder.note(everything, "No successful row holds a metric value.", "warning")
+    else:
+        builder.table(everything, "metric_means", means, "Mean of every metric value per explainer")
 
     # -- ranking instability ------------------------------------------------------------------------
     instability = builder.section("Unimodal metrics disagree", "ranking-instability",

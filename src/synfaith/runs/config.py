@@ -7,13 +7,14 @@ settings and execution settings; see ``configs/demo.yaml`` for the shipped defau
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
-METRICS = ("redundancy", "unimodal", "fsyn", "sii", "influence", "stability")
+from synfaith.contracts import ZeroState
 
 
 class ConfigError(ValueError):
@@ -39,6 +40,24 @@ class ModelConfig(_Strict):
     def label(self) -> str:
         return self.name or self.path.rstrip("/").rsplit("/", 1)[-1]
 
+    def adapter_class(self) -> type | None:
+        """The adapter this path loads, when that can be known offline (else None)."""
+        from synfaith.models.loading import adapter_class_for
+
+        return adapter_class_for(self.path)
+
+    def capabilities(self) -> frozenset[str] | None:
+        """What the model can do (see :mod:`synfaith.contracts`), when known before loading."""
+        adapter_class = self.adapter_class()
+        return None if adapter_class is None else frozenset(adapter_class.capabilities)
+
+    @model_validator(mode="after")
+    def _known_options(self) -> ModelConfig:
+        from synfaith.models.loading import adapter_options_check
+
+        adapter_options_check(self.adapter_class(), self.options, f"model {self.path!r}")
+        return self
+
 
 class DatasetConfig(_Strict):
     """One dataset: a registry ``kind`` with its loader options, optionally limited and subsampled."""
@@ -55,8 +74,16 @@ class DatasetConfig(_Strict):
         from synfaith.data import DATASETS
 
         if kind not in DATASETS:
-            raise ValueError(f"unknown dataset kind {kind!r}; known: {', '.join(sorted(DATASETS))}")
+            raise ValueError(f"unknown dataset kind {kind!r}; known: {', '.join(DATASETS.names())}")
         return kind
+
+    @model_validator(mode="after")
+    def _known_options(self) -> DatasetConfig:
+        from synfaith.data import DATASETS
+        from synfaith.options import validate_options
+
+        validate_options(DATASETS[self.kind], self.options, f"dataset {self.kind!r}")
+        return self
 
     @property
     def label(self) -> str:
@@ -73,34 +100,99 @@ class ExplainerConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _known_explainer(cls, name: str) -> str:
-        import synfaith.explainers.builtin  # noqa: F401
         from synfaith.explainers import EXPLAINERS
 
         if name not in EXPLAINERS:
-            raise ValueError(f"unknown explainer {name!r}; known: {', '.join(sorted(EXPLAINERS))}")
+            raise ValueError(f"unknown explainer {name!r}; known: {', '.join(EXPLAINERS.names())}")
         return name
+
+    @model_validator(mode="after")
+    def _known_options(self) -> ExplainerConfig:
+        from synfaith.explainers import EXPLAINERS
+        from synfaith.explainers.options import validate_options
+
+        validate_options(EXPLAINERS[self.name], self.options)
+        return self
+
+    @property
+    def requires(self) -> frozenset[str]:
+        """What the explainer needs of a model (see :mod:`synfaith.contracts`)."""
+        from synfaith.explainers import EXPLAINERS
+
+        return frozenset(EXPLAINERS[self.name].requires)
 
     @property
     def key(self) -> str:
         return self.label or self.name
 
 
-class MetricsConfig(_Strict):
-    """Which metrics, and their settings (DESIGN.md §3)."""
+def _default_metrics() -> list[str]:
+    from synfaith.metrics.registry import metric_names
 
-    compute: list[Literal["redundancy", "unimodal", "fsyn", "sii", "influence", "stability"]] = Field(
-        default_factory=lambda: list(METRICS)
-    )
-    steps: int = Field(11, ge=2, description="K, points of the step grid")
-    blur_radius: float | None = Field(None, ge=0, description="visual zero-state blur (default: an eighth of the longer side)")
-    background_players: int = Field(6, ge=0, le=10, description="C, background players of the SII ground truth")
-    sii_limit: int | None = Field(10, ge=0, description="SII ground truth on the first N instances of each dataset (None: all)")
-    probe_limit: int | None = Field(
-        50, ge=0, description="influence and stability (2 + stability_draws extra explanations each) on the first N instances of each dataset (None: all)"
-    )
-    stability_sigma: float = Field(0.02, ge=0, description="pixel noise std (on [0, 1]) of the stability perturbations")
-    stability_draws: int = Field(3, ge=1, description="perturbed copies per stability estimate")
-    stability_top_fraction: float = Field(0.1, gt=0, le=1, description="k of the top-k overlap, as a fraction of all units")
+    return metric_names()
+
+
+class MetricsConfig(BaseModel):
+    """Which metrics (``compute``, registry names) and their settings (docs/design.md §3).
+
+    The settings are those every registered metric declares (``steps``, ``background_players``,
+    ``sii_limit``, …; see ``synfaith metrics list``), typed and bounded by their declarations.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    compute: list[str] = Field(default_factory=_default_metrics)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _declared_settings(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        from synfaith.metrics.registry import metric_settings
+
+        declared = metric_settings()
+        if "blur_radius" in data:
+            raise ValueError("blur_radius moved: set zero_state.blur, a fraction of the image's longer side (default 0.125)")
+        unknown = sorted(set(data) - set(declared) - {"compute"})
+        if unknown:
+            raise ValueError(f"unknown metric setting {', '.join(map(repr, unknown))}; declared: {', '.join(declared)}")
+        settings_model = create_model("MetricSettings", __config__=ConfigDict(extra="forbid"), **declared)
+        try:
+            settings = settings_model.model_validate({k: v for k, v in data.items() if k != "compute"})
+        except ValidationError as error:
+            raise ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())) from None
+        return {**({"compute": data["compute"]} if "compute" in data else {}), **settings.model_dump()}
+
+    @field_validator("compute")
+    @classmethod
+    def _known_metrics(cls, compute: list[str]) -> list[str]:
+        from synfaith.metrics.registry import METRICS
+
+        unknown = [name for name in compute if name not in METRICS]
+        if unknown:
+            raise ValueError(f"unknown metric {', '.join(map(repr, unknown))}; known: {', '.join(_default_metrics())}")
+        return list(dict.fromkeys(compute))
+
+    def __getattr__(self, name: str) -> Any:  # settings are extra fields; fill in declared defaults
+        extra = self.__pydantic_extra__ or {}
+        if name in extra:
+            return extra[name]
+        from synfaith.metrics.registry import metric_settings
+
+        declared = metric_settings()
+        if name in declared:
+            return declared[name][1].default
+        raise AttributeError(name)
+
+
+class ZeroStateConfig(_Strict):
+    """The zero-state removed units take (docs/design.md §2)."""
+
+    blur: float = Field(0.125, ge=0, description="visual zero-state blur radius, a fraction of the image's longer side")
+    text: Literal["pad"] = Field("pad", description="what a masked query token becomes: the model's pad token")
+
+    def value(self) -> ZeroState:
+        return ZeroState(blur=self.blur, text=self.text)
 
 
 class ExecutionConfig(_Strict):
@@ -125,6 +217,7 @@ class RunConfig(_Strict):
     datasets: list[DatasetConfig] = Field(min_length=1)
     explainers: list[ExplainerConfig] = Field(min_length=1)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    zero_state: ZeroStateConfig = Field(default_factory=ZeroStateConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 
     @model_validator(mode="after")
@@ -139,16 +232,53 @@ class RunConfig(_Strict):
                 raise ValueError(f"{what} labels must be unique; repeated: {', '.join(duplicates)} (set name/label)")
         return self
 
+    @model_validator(mode="after")
+    def _compatible(self) -> RunConfig:
+        """Refuse a (model, explainer) or (model, metric) pair the model cannot serve."""
+        from synfaith.contracts import missing_capabilities
+        from synfaith.metrics.registry import get_metric
+
+        explicit_metrics = "compute" in self.metrics.model_fields_set
+        for model in self.models:
+            capabilities = model.capabilities()
+            if capabilities is None:  # a hub name not cached yet: checked when it loads
+                continue
+            kind = "a black-box model" if "white_box" not in capabilities else "a model"
+            for explainer in self.explainers:
+                missing = missing_capabilities(explainer.requires, capabilities)
+                if missing:
+                    raise ValueError(
+                        f"explainer {explainer.key!r} needs {', '.join(missing)} access, which model {model.label!r} "
+                        f"({kind}) does not have; drop one of them"
+                    )
+            if explicit_metrics:
+                for name in self.metrics.compute:
+                    missing = missing_capabilities(get_metric(name).needs - {"probes"}, capabilities)
+                    if missing:
+                        raise ValueError(
+                            f"metric {name!r} needs {', '.join(missing)} access, which model {model.label!r} ({kind}) "
+                            "does not have; drop it from metrics.compute"
+                        )
+        return self
+
     def dump(self) -> dict[str, Any]:
         """The resolved config (every default filled in) as plain data."""
         return self.model_dump(mode="json")
+
+
+_SETTING_ERROR = re.compile(r"^\w+: ")
 
 
 def _format(error: ValidationError, source: str) -> str:
     lines = [f"invalid run configuration {source}:"]
     for item in error.errors():
         where = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        lines.append(f"  {where}: {item['msg']}")
+        message = item["msg"].removeprefix("Value error, ")
+        if item["loc"] == ("metrics",) and _SETTING_ERROR.match(message):
+            # a metric setting's own errors, "name: problem; name: problem" (see MetricsConfig)
+            lines.extend(f"  metrics.{part}" for part in message.split("; "))
+            continue
+        lines.append(f"  {where}: {message}")
     return "\n".join(lines)
 
 

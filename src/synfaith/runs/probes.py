@@ -22,10 +22,10 @@ def influence_probe(adapter, explainer, prepared, target, attribution) -> Modali
     without_image = explainer.attribute(adapter, adapter.modified(prepared, image_zero_state=True), target)
     all_text = range(prepared.n_text_units)
     without_text = explainer.attribute(adapter, adapter.modified(prepared, masked_text_units=all_text), target)
-    for scores in (without_image[1], without_text[0]):
+    for scores in (without_image.text, without_text.image):
         if not np.isfinite(np.asarray(scores, dtype=float)).all():
             raise ValueError(f"{explainer.name}: NaN or infinite scores on a zero-state input")
-    return modality_influence(attribution.text_scores, np.asarray(without_image[1]), attribution.image_scores, np.asarray(without_text[0]))
+    return modality_influence(attribution.text_scores, np.asarray(without_image.text), attribution.image_scores, np.asarray(without_text.image))
 
 
 def keeps_answer(adapter, prepared, target) -> bool:

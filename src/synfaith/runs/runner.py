@@ -9,7 +9,6 @@ Every executor writes the same rows into the same directory and skips keys alrea
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from synfaith.runs.config import RunConfig
-from synfaith.runs.scoring import score_instance
+from synfaith.runs.pipeline import MetricPlan, score_instance
 from synfaith.runs.store import RunStore
 
 
@@ -91,42 +90,36 @@ def plan_units(config: RunConfig, selected: Sequence[Sequence[int]]) -> list[Wor
 def build_explainers(config: RunConfig) -> dict[str, object]:
     """Explainer instances by row key; the run's seed fills in any explainer's unset ``seed``."""
     from synfaith.explainers import EXPLAINERS, get_explainer
+    from synfaith.options import options_model
 
     built = {}
     for spec in config.explainers:
         options = dict(spec.options)
-        if "seed" in inspect.signature(EXPLAINERS[spec.name]).parameters and "seed" not in options:
+        if "seed" in options_model(EXPLAINERS[spec.name]).model_fields and "seed" not in options:
             options["seed"] = config.seed
         built[spec.key] = get_explainer(spec.name, **options)
     return built
 
 
-def load_adapter(config: RunConfig, model_index: int):
-    """The adapter of one configured model.
+def metric_plan(config: RunConfig) -> MetricPlan:
+    """The run's metrics, settings, seed and zero-state, for the pipeline."""
+    return MetricPlan.build(config.metrics.compute, config.metrics.model_dump(), seed=config.seed, zero_state=config.zero_state.value())
 
-    ``path: toy`` is the shipped toy VLM; an ``http(s)://`` URL is an OpenAI-compatible endpoint
-    (:class:`~synfaith.models.remote.RemoteChatAdapter`, its options in ``options``: model,
-    grid, scoring, …); anything else is a checkpoint path or hub id.
-    """
+
+def load_adapter(config: RunConfig, model_index: int):
+    """The model of one configured entry (see :func:`synfaith.models.load_model`)."""
     from synfaith.models import load_model
-    from synfaith.models.toy import default_checkpoint
 
     spec = config.models[model_index]
-    options = dict(spec.options)
-    options.setdefault("blur_radius", config.metrics.blur_radius)
-    if spec.path.startswith(("http://", "https://")):
-        from synfaith.models.remote import RemoteChatAdapter
-
-        return RemoteChatAdapter(spec.path, batch_size=spec.batch_size, **options)
-    path = str(default_checkpoint()) if spec.path == "toy" else spec.path
-    return load_model(path, device=spec.device, dtype=spec.dtype, batch_size=spec.batch_size, **options)
+    return load_model(spec.path, device=spec.device, dtype=spec.dtype, batch_size=spec.batch_size, **spec.options)
 
 
 def run_unit(config: RunConfig, adapter, source, indices, unit: WorkUnit, store: RunStore, done, explainers, bar=None) -> RunSummary:
     """Score one work unit, skipping finished keys; rows are flushed every ``flush_every`` instances."""
     model = config.models[unit.model].label
     dataset = config.datasets[unit.dataset].label
-    metrics = set(config.metrics.compute)
+    plan = metric_plan(config)
+    capabilities = frozenset(getattr(adapter, "capabilities", ()))
     summary = RunSummary(store.run_dir, units=1)
     buffer: list[dict] = []
     pending = 0
@@ -139,22 +132,11 @@ def run_unit(config: RunConfig, adapter, source, indices, unit: WorkUnit, store:
             rows = score_instance(
                 adapter,
                 source.row(index),
-                model=model,
-                dataset=dataset,
-                index=index,
                 explainers=missing,
-                metrics=metrics,
-                steps=config.metrics.steps,
-                with_sii=config.metrics.sii_limit is None or position < config.metrics.sii_limit,
-                background_players=config.metrics.background_players,
-                seed=config.seed,
-                probes=None
-                if config.metrics.probe_limit is not None and position >= config.metrics.probe_limit
-                else {
-                    "sigma": config.metrics.stability_sigma,
-                    "draws": config.metrics.stability_draws,
-                    "top_fraction": config.metrics.stability_top_fraction,
-                },
+                plan=plan.for_position(position, capabilities),
+                model_label=model,
+                dataset_label=dataset,
+                index=index,
             )
             buffer.extend(rows)
             pending += 1

@@ -26,8 +26,10 @@ from scipy.stats import kendalltau, spearmanr
 from tqdm.auto import tqdm
 
 from synfaith.analysis.rows import successful
-from synfaith.metrics import sii_ground_truth, synergistic_faithfulness
+from synfaith.contracts import ZeroState
+from synfaith.explainers.base import Attribution
 from synfaith.runs.config import parse_config
+from synfaith.runs.pipeline import MetricPlan, score_instance
 from synfaith.runs.store import RunStore
 
 
@@ -67,12 +69,10 @@ def sensitivity_analysis(
     rows = successful(store.read_rows(), "fsyn")
     if rows.empty:
         raise ValueError(f"{run_dir} has no successful rows with F_syn to re-score")
-    defaults = {
-        "steps": config.metrics.steps,
-        "blur": 1 / 8 if config.metrics.blur_radius is None else None,
-        "background_players": config.metrics.background_players,
-    }
+    defaults = {"steps": config.metrics.steps, "blur": config.zero_state.blur, "background_players": config.metrics.background_players}
     settings = _settings(steps_grid, blur_fractions, background_grid, defaults)
+    # the run's own game metrics before F_syn, so each coalition meets the cache as it did in the run
+    first_pass = [m for m in config.metrics.compute if m in ("redundancy", "unimodal", "fsyn")]
     sources = {d.label: source for d, (source, _) in zip(config.datasets, open_sources(config))}
     lines, evaluations = [], 0
     for model_index, model_spec in enumerate(config.models):
@@ -80,41 +80,65 @@ def sensitivity_analysis(
         if model_rows.empty:
             continue
         adapter = load_adapter(config, model_index)
-        default_blur = adapter.blur_radius
         for dataset, dataset_rows in model_rows.groupby("dataset"):
             instances = sorted(dataset_rows["instance_index"].unique())
             with_sii = set(instances[:sii_instances])
             for index in tqdm(instances, desc=f"sensitivity {model_spec.label} × {dataset}", disable=not progress):
                 instance = sources[dataset].row(int(index))
                 instance_rows = dataset_rows[dataset_rows["instance_index"] == index]
-                adapter.blur_radius = default_blur
-                prepared = adapter.prepare(instance)
-                target = adapter.generate_target(prepared)
+                stored = {row["explainer"]: StoredAttribution(row["explainer"], row["image_scores"], row["text_scores"]) for _, row in instance_rows.iterrows()}
                 for parameter, value in settings:
-                    if parameter == "blur":
-                        adapter.blur_radius = value * max(prepared.image_size)
-                        this = adapter.prepare(instance)
-                        adapter.blur_radius = default_blur
-                    else:
-                        this = prepared
-                    steps = int(value) if parameter == "steps" else config.metrics.steps
-                    background = int(value) if parameter == "background_players" else config.metrics.background_players
+                    metric_settings = config.metrics.model_dump() | {"steps": int(value) if parameter == "steps" else config.metrics.steps}
+                    metric_settings["background_players"] = int(value) if parameter == "background_players" else config.metrics.background_players
+                    zero_state = ZeroState(blur=float(value)) if parameter == "blur" else config.zero_state.value()
+                    fsyn: dict[str, float] = {}
+                    if parameter != "background_players":  # F_syn does not depend on C
+                        plan = MetricPlan.build(first_pass, metric_settings, seed=config.seed, zero_state=zero_state)
+                        scored = score_instance(adapter, instance, explainers=stored, plan=plan)
+                        fsyn = {r["explainer"]: r.get("fsyn", np.nan) for r in scored}
+                        evaluations += _evaluations(scored)
+                    sii: dict[str, float] = {}
+                    if index in with_sii:
+                        plan = MetricPlan.build(["sii"], metric_settings, seed=config.seed, zero_state=zero_state)
+                        scored = score_instance(adapter, instance, explainers=stored, plan=plan)
+                        sii = {r["explainer"]: r.get("sii", np.nan) for r in scored}
+                        evaluations += _evaluations(scored)
                     for _, row in instance_rows.iterrows():
-                        game = adapter.game(this, target)
-                        image, text = np.asarray(row["image_scores"]), np.asarray(row["text_scores"])
-                        fsyn = synergistic_faithfulness(game, image, text, steps).score if parameter != "background_players" else np.nan
-                        sii = np.nan
-                        if index in with_sii:
-                            sii = sii_ground_truth(game, image, text, steps, background_players=background, seed=config.seed).score
-                        evaluations += game.evaluations
                         lines.append(
                             {"parameter": parameter, "value": value, "model": model_spec.label, "dataset": dataset,
-                             "instance_index": int(index), "explainer": row["explainer"], "fsyn": fsyn, "sii": sii,
-                             "stored_fsyn": row["fsyn"]}
+                             "instance_index": int(index), "explainer": row["explainer"], "fsyn": fsyn.get(row["explainer"], np.nan),
+                             "sii": sii.get(row["explainer"], np.nan), "stored_fsyn": row["fsyn"]}
                         )
     values = pd.DataFrame(lines)
     summary, rankings = _summarise(values)
     return SensitivityResult(values, summary, rankings, evaluations, time.perf_counter() - start)
+
+
+def _evaluations(rows: list[dict]) -> int:
+    """What one scored instance cost (its one game's evaluations); failed rows raise."""
+    failed = [r for r in rows if r["status"] != "ok"]
+    if failed:
+        raise RuntimeError(f"instance {failed[0].get('instance_id')!r} failed at {failed[0]['stage']}: {failed[0]['message']}")
+    return int(rows[0].get("instance_evaluations", 0)) if rows else 0
+
+
+class StoredAttribution:
+    """Stands in for an explainer: returns the scores a run stored (no explainer runs again)."""
+
+    requires = frozenset()
+
+    def __init__(self, name: str, image_scores, text_scores) -> None:
+        self.name = name
+        self.image_scores = np.asarray(image_scores, dtype=np.float64)
+        self.text_scores = np.asarray(text_scores, dtype=np.float64)
+
+    def explain(self, model, prepared, target, *, game=None) -> Attribution:
+        if self.image_scores.size != prepared.n_image_units or self.text_scores.size != prepared.n_text_units:
+            raise ValueError(
+                f"stored {self.name} scores have {self.image_scores.size} + {self.text_scores.size} values; the model "
+                f"has {prepared.n_image_units} + {prepared.n_text_units} units (was the run made with another model?)"
+            )
+        return Attribution(self.name, self.image_scores, self.text_scores)
 
 
 def _summarise(values: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

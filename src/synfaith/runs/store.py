@@ -31,75 +31,86 @@ import yaml
 KEY = ("model", "dataset", "instance_id", "explainer")
 VALUE_SETTINGS = ("seed", "metrics")  # config sections that change row values
 
-_LIST = pa.list_(pa.float64())
-ROW_SCHEMA = pa.schema(
-    [
-        ("model", pa.string()),
-        ("dataset", pa.string()),
-        ("instance_id", pa.string()),
-        ("explainer", pa.string()),
-        ("instance_index", pa.int64()),
-        ("status", pa.string()),  # "ok" or "failed"
-        ("stage", pa.string()),  # where a failure happened: load, prepare, generate, redundancy, explain, metrics
-        ("message", pa.string()),
-        ("question", pa.string()),
-        ("reference_answer", pa.string()),
-        ("response", pa.string()),
-        ("answer", pa.string()),
-        ("correct", pa.bool_()),
-        ("meta", pa.string()),  # JSON
-        ("n_image_units", pa.int64()),
-        ("n_text_units", pa.int64()),
-        ("v_full", pa.float64()),
-        ("v_image_only", pa.float64()),
-        ("v_text_only", pa.float64()),
-        ("v_empty", pa.float64()),
-        ("modality_dividend", pa.float64()),
-        ("fsyn", pa.float64()),
-        ("fsyn_deletion", pa.float64()),
-        ("fsyn_insertion", pa.float64()),
-        ("fsyn_deletion_curve", _LIST),
-        ("fsyn_insertion_curve", _LIST),
-        ("visual_deletion", pa.float64()),
-        ("visual_insertion", pa.float64()),
-        ("visual_srg", pa.float64()),
-        ("textual_deletion", pa.float64()),
-        ("textual_insertion", pa.float64()),
-        ("textual_srg", pa.float64()),
-        ("visual_deletion_curve", _LIST),
-        ("visual_insertion_curve", _LIST),
-        ("textual_deletion_curve", _LIST),
-        ("textual_insertion_curve", _LIST),
-        ("sii", pa.float64()),
-        ("sii_moebius", pa.float64()),
-        ("sii_per_step", _LIST),
-        ("influence_text_without_image", pa.float64()),
-        ("influence_image_without_text", pa.float64()),
-        ("stability_spearman", pa.float64()),
-        ("stability_top_k", pa.float64()),
-        ("stability_draws", pa.int64()),
-        ("probe_seconds", pa.float64()),
-        ("probe_message", pa.string()),  # why influence/stability could not be computed (the row stays ok)
-        ("image_scores", _LIST),
-        ("text_scores", _LIST),
-        ("unit_grid_rows", pa.int64()),
-        ("unit_grid_cols", pa.int64()),
-        ("unit_grid", pa.list_(pa.int64())),  # the visual unit at each cell, row-major
-        ("text_units", pa.list_(pa.string())),  # the query text of each text unit
-        ("explain_seconds", pa.float64()),
-        ("explain_model_calls", pa.int64()),
-        # *_evaluations: the coalitions each metric evaluated, on its own fresh game (its cost)
-        ("fsyn_seconds", pa.float64()),
-        ("fsyn_evaluations", pa.int64()),
-        ("unimodal_seconds", pa.float64()),
-        ("unimodal_evaluations", pa.int64()),
-        ("sii_seconds", pa.float64()),
-        ("sii_evaluations", pa.int64()),
-        ("worker", pa.string()),
-    ]
+_ARROW_TYPES = {
+    "float": pa.float64(),
+    "int": pa.int64(),
+    "str": pa.string(),
+    "bool": pa.bool_(),
+    "float_list": pa.list_(pa.float64()),
+    "int_list": pa.list_(pa.int64()),
+    "str_list": pa.list_(pa.string()),
+}
+
+# The columns every row has, whatever metrics ran: (name, type, kind).
+BASE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("model", "str", "value"),
+    ("dataset", "str", "value"),
+    ("instance_id", "str", "value"),
+    ("explainer", "str", "value"),
+    ("instance_index", "int", "value"),
+    ("status", "str", "value"),  # "ok" or "failed"
+    ("stage", "str", "value"),  # where a failure happened: load, prepare, generate, <instance metric>, explain, metrics
+    ("message", "str", "value"),
+    ("question", "str", "value"),
+    ("reference_answer", "str", "value"),
+    ("response", "str", "value"),
+    ("answer", "str", "value"),
+    ("correct", "bool", "value"),
+    ("meta", "str", "value"),  # JSON
+    ("n_image_units", "int", "value"),
+    ("n_text_units", "int", "value"),
+    ("zero_state_blur", "float", "value"),  # the visual zero-state's blur, a fraction of the longer side
+    ("zero_state_text", "str", "value"),  # the textual zero-state ("pad")
+    ("image_scores", "float_list", "value"),
+    ("text_scores", "float_list", "value"),
+    ("unit_grid_rows", "int", "value"),
+    ("unit_grid_cols", "int", "value"),
+    ("unit_grid", "int_list", "value"),  # the visual unit at each cell, row-major
+    ("text_units", "str_list", "value"),  # the query text of each text unit
+    ("explain_seconds", "float", "timing"),
+    ("explain_model_calls", "int", "cost"),
+    ("instance_evaluations", "int", "cost"),  # distinct coalitions the instance's one game evaluated, in all
+    ("worker", "str", "timing"),
 )
-COLUMNS = tuple(ROW_SCHEMA.names)
-TIMING_COLUMNS = ("explain_seconds", "fsyn_seconds", "unimodal_seconds", "sii_seconds", "probe_seconds", "worker")
+
+
+def row_schema() -> pa.Schema:
+    """The row schema: the base columns, then every registered metric's columns (plugins included)."""
+    from synfaith.metrics.registry import all_metric_columns
+
+    fields = [(name, _ARROW_TYPES[kind]) for name, kind, _ in BASE_COLUMNS]
+    fields += [(c.name, _ARROW_TYPES[c.type]) for c in all_metric_columns() if c.name not in {f[0] for f in fields}]
+    return pa.schema(fields)
+
+
+def column_kinds() -> dict[str, str]:
+    """``{column: "value" | "cost" | "timing"}`` for every column of :func:`row_schema`."""
+    from synfaith.metrics.registry import all_metric_columns
+
+    kinds = {name: kind for name, _, kind in BASE_COLUMNS}
+    kinds.update({c.name: c.kind for c in all_metric_columns() if c.name not in kinds})
+    return kinds
+
+
+def timing_columns() -> tuple[str, ...]:
+    """Columns that vary from run to run on the same inputs (wall times, the worker)."""
+    return tuple(name for name, kind in column_kinds().items() if kind == "timing")
+
+
+def cost_columns() -> tuple[str, ...]:
+    """Columns that count work (evaluations, model calls): they follow the cache, not the result."""
+    return tuple(name for name, kind in column_kinds().items() if kind == "cost")
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A shard's table with every column of ``schema`` (absent ones null), in schema order."""
+    columns = []
+    for schema_field in schema:
+        if schema_field.name in table.column_names:
+            columns.append(table.column(schema_field.name).cast(schema_field.type))
+        else:
+            columns.append(pa.nulls(table.num_rows, schema_field.type))
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def environment() -> dict[str, Any]:
@@ -164,7 +175,8 @@ class RunStore:
         if not rows:
             return None
         self.rows_dir.mkdir(parents=True, exist_ok=True)
-        table = pa.Table.from_pylist([{c: row.get(c) for c in COLUMNS} for row in rows], schema=ROW_SCHEMA)
+        schema = row_schema()
+        table = pa.Table.from_pylist([{c: row.get(c) for c in schema.names} for row in rows], schema=schema)
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in label)
         final = self.rows_dir / f"{safe}-{uuid.uuid4().hex[:12]}.parquet"
         temporary = self.rows_dir / f".{final.name}.tmp"
@@ -193,9 +205,10 @@ class RunStore:
         import pandas as pd
 
         shards = self.shards()
+        schema = row_schema()
         if not shards:
-            return pd.DataFrame(columns=list(COLUMNS))
-        frame = pa.concat_tables([pq.read_table(s, schema=ROW_SCHEMA) for s in shards]).to_pandas()
+            return pd.DataFrame(columns=schema.names)
+        frame = pa.concat_tables([_conform(pq.read_table(s), schema) for s in shards]).to_pandas()
         # a key appears twice only after a retried failure: keep its ok row
         frame = frame.sort_values("status", key=lambda status: status != "ok", kind="stable")
         return frame.drop_duplicates(subset=list(KEY), keep="first").sort_index().reset_index(drop=True)

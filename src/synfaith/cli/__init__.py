@@ -1,0 +1,47 @@
+"""The ``synfaith`` command line: a thin layer over the Python API.
+
+Each subcommand is a function that adds its parser (one module per group of commands);
+:func:`main` loads plugins (the ``synfaith.plugins`` entry points), then dispatches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from synfaith import __version__
+# each module registers its commands, in the order the help lists them
+from synfaith.cli import world  # noqa: F401, I001
+from synfaith.cli import explainers  # noqa: F401
+from synfaith.cli import benchmark  # noqa: F401
+from synfaith.cli import serve  # noqa: F401
+from synfaith.cli.commands import COMMANDS, command
+from synfaith.cli.flags import run_config_from_args
+
+__all__ = ["COMMANDS", "build_parser", "command", "main", "run_config_from_args"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="synfaith",
+        description="Synergistic faithfulness of post-hoc explainers for vision-language models.",
+    )
+    parser.add_argument("--version", action="version", version=f"synfaith {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for add_parser in COMMANDS:
+        add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 0
+    try:
+        return args.handler(args)
+    except (ValueError, FileNotFoundError, ImportError) as error:
+        print(f"synfaith: error: {error}", file=sys.stderr)
+        return 2
