@@ -20,7 +20,7 @@ def greedy_target(adapter, prepared):
     """The model's own first greedy token as a one-token target (random twins answer no format)."""
     import torch
 
-    from synfaith.models.base import Target
+    from synfaith.contracts import Target
 
     everything = (np.ones((1, prepared.n_image_units), bool), np.ones((1, prepared.n_text_units), bool))
     token = int(adapter.next_token_logits(prepared, *everything)[0].argmax())

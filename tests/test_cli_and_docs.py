@@ -78,19 +78,34 @@ def test_docs_explainer_table_is_the_commands_output():
             assert f"| {name} |" in table, f"the toy-VLM table has no row for {name}"
 
 
-def test_readme_extension_example_registers_a_working_explainer():
-    from synfaith.data.synthetic import synthetic_instances
-    from synfaith.explainers import EXPLAINERS, get_explainer
-    from synfaith.models import load_model
-    from synfaith.toy import default_checkpoint
+def test_readme_extending_section_runs_as_written(tmp_path):
+    """The README's explainer and metric blocks, executed, then used by a config, a run and the report."""
+    from synfaith.explainers import EXPLAINERS
+    from synfaith.metrics import METRICS
+    from synfaith.report import write_report
+    from synfaith.runs import ConfigError, RunStore, parse_config, run
 
     readme = (ROOT / "README.md").read_text()
-    block = re.search(r"# my_explainer\.py.*?```", readme, re.S).group(0).rstrip("`")
+    blocks = [re.search(rf"# {name}\.py.*?```", readme, re.S).group(0).rstrip("`") for name in ("my_explainer", "my_metric")]
     try:
-        exec(block, {})
-        adapter = load_model(str(default_checkpoint()))
-        prepared = adapter.prepare(synthetic_instances(1, split="test")[0])
-        attribution = get_explainer("edge_saliency").explain(adapter, prepared, adapter.generate_target(prepared))
-        assert attribution.image_scores.shape == (16,) and attribution.text_scores.shape == (prepared.n_text_units,)
+        for block in blocks:
+            exec(block, {})
+        config = {
+            "output_dir": str(tmp_path / "run"),
+            "models": [{"path": "toy", "device": "cpu"}],
+            "datasets": [{"kind": "synthetic", "limit": 2, "options": {"per_cell": 1}}],
+            "explainers": [{"name": "edge_saliency", "options": {"power": 2.0}}],
+            "metrics": {"compute": ["text_only_share", "fsyn"]},
+            "execution": {"progress": False},
+        }
+        with pytest.raises(ConfigError, match="option 'power'"):
+            parse_config(config | {"explainers": [{"name": "edge_saliency", "options": {"power": "high"}}]})
+        assert run(parse_config(config)).failures == 0
+        rows = RunStore(tmp_path / "run").read_rows()
+        assert rows.text_only_share.notna().all() and (rows.text_only_share >= 0).all() and rows.fsyn.notna().all()
+        assert (rows.text_only_share_coalitions == 2).all()
+        page = write_report(tmp_path / "run").read_text()
+        assert "text-only share" in page and "edge_saliency" in page
     finally:
         EXPLAINERS.unregister("edge_saliency")
+        METRICS.unregister("text_only_share")

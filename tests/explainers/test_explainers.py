@@ -8,6 +8,7 @@ import torch
 
 from synfaith.explainers import EXPLAINERS, get_explainer
 from synfaith.models import load_model
+from synfaith.testing import check_explainer
 from synfaith.toy import default_checkpoint
 from tests.conftest import greedy_target
 
@@ -66,3 +67,6 @@ def test_every_explainer_runs_is_deterministic_and_releases_memory(model_and_inp
     assert (first.model_calls == 0) == (name in MODEL_FREE)
     assert after == middle, f"{name} on {model_name}: live tensors grew by {after - middle} bytes on a repeat run"
     assert middle <= before, f"{name} on {model_name}: live tensors grew by {middle - before} bytes"
+    # the contract kit anyone adding an explainer runs: every built-in passes on every adapter it supports
+    report = check_explainer(explainer, adapter, instance=prepared.instance)
+    assert "deterministic" in report.checks

@@ -1,4 +1,4 @@
-"""The checks DESIGN.md §3 says any implementation must pass, with exact expected values."""
+"""The checks docs/design.md §3 says any implementation must pass, with exact expected values."""
 
 import numpy as np
 import pytest

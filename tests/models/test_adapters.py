@@ -6,7 +6,7 @@ import torch
 
 from synfaith.metrics import synergistic_faithfulness
 from synfaith.models import MULTIPLE_CHOICE_INSTRUCTION, RegexAnswer, UnparseableAnswerError, YesNo
-from synfaith.models.base import build_user_text
+from synfaith.models.prompts import build_user_text
 
 
 def _features_count(adapter, prepared):

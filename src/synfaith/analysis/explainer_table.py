@@ -42,7 +42,7 @@ def summarise_planted(rows: pd.DataFrame, explainers: Sequence[str] | None = Non
     summaries = []
     for name in names:
         mine = rows[rows["explainer"] == name]
-        failed = mine[mine["status"] == "failed"]
+        failed = mine[mine["status"] == "failed"] if "message" in mine else mine.iloc[0:0]
         ok = mine[(mine["status"] == "ok") & mine["pointing_image"].notna()]
         summaries.append(
             ExplainerSummary(
@@ -52,7 +52,7 @@ def summarise_planted(rows: pd.DataFrame, explainers: Sequence[str] | None = Non
                 text_hits=(ok["pointing_text"].fillna(0) > 0).tolist(),
                 seconds=ok["explain_seconds"].astype(float).tolist(),
                 model_calls=ok["explain_model_calls"].astype(int).tolist(),
-                failures=dict(Counter(_reason(m) for m in failed["message"])),
+                failures=dict(Counter(_reason(m) for m in failed.get("message", []))),
             )
         )
     return summaries

@@ -27,7 +27,8 @@ def leaderboard(rows: pd.DataFrame, by: str = "dataset", metric: str = "fsyn") -
     """``mean ± sd`` of ``metric`` per explainer (rows) and ``by`` level (columns), plus ``all``; sorted by ``all``."""
     ok = successful(rows, metric)
     means = ok.pivot_table(index="explainer", columns=by, values=metric, aggfunc="mean")
-    sds = ok.pivot_table(index="explainer", columns=by, values=metric, aggfunc="std")
+    # a cell of one instance has no sd: keep it as NaN instead of letting pivot_table drop the column
+    sds = ok.pivot_table(index="explainer", columns=by, values=metric, aggfunc="std", dropna=False).reindex(columns=means.columns)
     means["all"] = ok.groupby("explainer")[metric].mean()
     sds["all"] = ok.groupby("explainer")[metric].std()
     order = means["all"].sort_values(ascending=False).index
@@ -37,7 +38,7 @@ def leaderboard(rows: pd.DataFrame, by: str = "dataset", metric: str = "fsyn") -
 def format_mean_sd(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """A :func:`leaderboard` table as ``"0.123 (±0.045)"`` strings."""
     means, sds = table["mean"], table["sd"]
-    return means.apply(lambda column: [f"{m:.{digits}f} (±{s:.{digits}f})" for m, s in zip(column, sds[column.name])])
+    return means.apply(lambda column: [f"{m:.{digits}f} (±{s:.{digits}f})" if s == s else f"{m:.{digits}f} (n = 1)" for m, s in zip(column, sds[column.name])])
 
 
 def mean_ranks(rows: pd.DataFrame, metric: str = "fsyn") -> pd.Series:

@@ -1,6 +1,6 @@
 """The *why* behind the collapse: how much each model needs both modalities, per dataset.
 
-The modality dividend Δ = v(V,T) − v(V,∅) − v(∅,T) + v(∅,∅) (DESIGN.md §3) is positive when
+The modality dividend Δ = v(V,T) − v(V,∅) − v(∅,T) + v(∅,∅) (docs/design.md §3) is positive when
 the answer needs image and text together and negative when either alone suffices (then
 unimodal deletion cannot separate explainers). Image-only / text-only "accuracy" is the share
 of instances whose answer keeps probability > ½ with the other modality at its zero-state.

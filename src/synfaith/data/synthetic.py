@@ -1,4 +1,4 @@
-"""The synthetic world: rendered shape scenes with planted ground truth (DESIGN.md §5).
+"""The synthetic world: rendered shape scenes with planted ground truth (docs/design.md §5).
 
 Scenes are coloured shapes on a 4×4 grid of 16 px cells (64 px images, one cell per patch of
 the toy VLM). Three question families are modelled on the paper's datasets:

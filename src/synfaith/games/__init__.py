@@ -1,4 +1,4 @@
-"""Games: ``v(A, B)`` over visual units ``A`` and text units ``B`` (DESIGN.md §1–2).
+"""Games: ``v(A, B)`` over visual units ``A`` and text units ``B`` (docs/design.md §1–2).
 
 - :class:`Game` — the batched, de-duplicated, cached base every game shares.
 - :class:`FunctionGame` — a game from any batched function.

@@ -1,7 +1,7 @@
 """Analytic games with known answers, for tests, docs and sanity rows.
 
 Each game has one critical visual unit ``i*`` and one critical text unit ``j*`` (except the
-additive and random games), so the metrics' expected values follow from DESIGN.md §3:
+additive and random games), so the metrics' expected values follow from docs/design.md §3:
 
 - :class:`AndGame` — pure synergy: ``v = 1`` iff ``i* ∈ A`` and ``j* ∈ B``.
 - :class:`OrGame` — pure redundancy: ``v = 1`` iff ``i* ∈ A`` or ``j* ∈ B``.

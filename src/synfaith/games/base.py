@@ -1,4 +1,4 @@
-"""The Game: the seam between models and metrics (DESIGN.md §1–2).
+"""The Game: the seam between models and metrics (docs/design.md §1–2).
 
 A game scores coalitions ``v(A, B)``: keep the visual units in ``A`` and the text units in
 ``B``, put every other unit in its zero-state, and return the model's confidence in its

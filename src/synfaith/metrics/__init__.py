@@ -2,7 +2,7 @@
 
 Metrics never import models. Each is declared once in the metric registry
 (:func:`register_metric`: name, needs, settings, columns) and gathers all its coalitions first and evaluates them in one
-batched game call (DESIGN.md §3):
+batched game call (docs/design.md §3):
 
 - :func:`unimodal_faithfulness` — visual/textual deletion, insertion, SRG.
 - :func:`synergistic_faithfulness` — F_syn, the Harsanyi dividend of the top sets.

@@ -1,6 +1,6 @@
 """From an explainer's scores to the nested top-t unit sets every metric walks along.
 
-DESIGN.md §3: rank each modality by descending score, ties broken by the lower unit index;
+docs/design.md §3: rank each modality by descending score, ties broken by the lower unit index;
 step k of K has fraction ``t_k = k / (K − 1)``, and the top set holds the first ``⌈t_k · m⌉``
 ranked units. Counts are computed in integers so no float rounding changes a set.
 """

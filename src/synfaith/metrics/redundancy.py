@@ -1,4 +1,4 @@
-"""The modality redundancy profile of one instance (DESIGN.md §3, beyond the paper)."""
+"""The modality redundancy profile of one instance (docs/design.md §3, beyond the paper)."""
 
 from __future__ import annotations
 

@@ -128,7 +128,7 @@ class Metric:
         if self.uses_game:
             columns += [
                 Column(f"{self.name}_coalitions", "int", "cost", f"distinct coalitions {self.name} asked the game for"),
-                Column(f"{self.name}_evaluations", "int", "cost", f"of those, the ones not already in the instance's cache"),
+                Column(f"{self.name}_evaluations", "int", "cost", "of those, the ones not already in the instance's cache"),
             ]
         return tuple(columns)
 

@@ -1,4 +1,4 @@
-"""Synergistic Faithfulness F_syn (DESIGN.md §3; the paper's central metric)."""
+"""Synergistic Faithfulness F_syn (docs/design.md §3; the paper's central metric)."""
 
 from __future__ import annotations
 

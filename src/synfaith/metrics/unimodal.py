@@ -1,4 +1,4 @@
-"""Unimodal insertion/deletion faithfulness (DESIGN.md §3), the paradigm F_syn corrects."""
+"""Unimodal insertion/deletion faithfulness (docs/design.md §3), the paradigm F_syn corrects."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Model adapters: a VLM checkpoint as a synfaith game plus white-box access (DESIGN.md §2, §5).
+"""Model adapters: a VLM checkpoint as a synfaith game plus white-box access (docs/design.md §2, §5).
 
 - :func:`load_model` — ``"toy"``, a name, a path or an endpoint URL → the adapter for it.
 - :class:`VLMAdapter` — the contract (``prepare``, ``generate_target``, ``game``, hooks).
@@ -20,15 +20,9 @@ from synfaith.models.answers import (
     YesNo,
     answer_format_for,
 )
-from synfaith.models.base import (
-    MULTIPLE_CHOICE_INSTRUCTION,
-    Prepared,
-    PromptLayoutError,
-    Target,
-    TokenLayout,
-    VLMAdapter,
-    VLMGame,
-)
+from synfaith.contracts import Prepared, Target, TokenLayout
+from synfaith.models.base import VLMAdapter, VLMGame
+from synfaith.models.prompts import MULTIPLE_CHOICE_INSTRUCTION, PromptLayoutError
 from synfaith.models.loading import ModelNotAvailableError, load_model, resolve_checkpoint, toy_checkpoint
 from synfaith.models.pixels import PixelViews, blurred_copy
 from synfaith.models.registry import ADAPTERS, register_adapter

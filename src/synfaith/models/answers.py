@@ -1,4 +1,4 @@
-"""Cutting the answer out of a generated response (DESIGN.md §2).
+"""Cutting the answer out of a generated response (docs/design.md §2).
 
 The target of an instance is the answer the model generates greedily for the clean input,
 cut to its answer token(s) by a regular expression: ``Yes``/``No`` or a choice letter. Each

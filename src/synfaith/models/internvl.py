@@ -17,7 +17,8 @@ import torch
 from transformers import InternVLForConditionalGeneration
 from transformers.models.got_ocr2.image_processing_got_ocr2 import get_optimal_tiled_canvas
 
-from synfaith.models.base import PromptLayoutError, VLMAdapter
+from synfaith.models.base import VLMAdapter
+from synfaith.models.prompts import PromptLayoutError
 
 PAPER_MAX_TILES = 2
 

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from transformers import LlavaForConditionalGeneration
 
-from synfaith.models.base import PromptLayoutError, VLMAdapter
+from synfaith.models.base import VLMAdapter
+from synfaith.models.prompts import PromptLayoutError
 
 
 class LlavaAdapter(VLMAdapter):

@@ -1,4 +1,4 @@
-"""Visual zero-state by blending precomputed clean and blurred pixel tensors (DESIGN.md §2).
+"""Visual zero-state by blending precomputed clean and blurred pixel tensors (docs/design.md §2).
 
 The processor runs twice per instance — on the image and on a strongly Gaussian-blurred
 copy — and never again: a masked variant is ``where(keep[unit_of_element], clean, blurred)``

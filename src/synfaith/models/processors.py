@@ -6,7 +6,7 @@ attribute (images only) and pin the slow, numpy/PIL image processors, so preproc
 identical on every machine whether torchvision is installed or not.
 
 Load them from a checkpoint directory (a real one or one written by
-:func:`synfaith.models.tiny.build`)::
+:func:`synfaith.testing.twins.build_twin`)::
 
     ImageOnlyLlavaProcessor.from_pretrained(path)        # LLaVA-1.5 (stock class works too)
     ImageOnlyQwen2_5_VLProcessor.from_pretrained(path)

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from transformers import Qwen2_5_VLForConditionalGeneration
 
-from synfaith.models.base import PromptLayoutError, VLMAdapter
+from synfaith.models.base import VLMAdapter
+from synfaith.models.prompts import PromptLayoutError
 
 PAPER_MAX_PIXELS = 313600
 

@@ -40,7 +40,8 @@ from synfaith.contracts import DEFAULT_ZERO_STATE, GAME, Prepared, Target, Token
 from synfaith.data.instance import Instance
 from synfaith.games.base import Game
 from synfaith.models.answers import AnswerFormat, answer_format_for, answer_token_span, is_correct
-from synfaith.models.base import build_user_text, map_ground_truth
+from synfaith.models.ground_truth import map_ground_truth
+from synfaith.models.prompts import build_user_text
 from synfaith.models.pixels import PixelViews, blurred_copy
 
 

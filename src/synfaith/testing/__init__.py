@@ -25,7 +25,12 @@ _WHERE = {
 }
 
 if TYPE_CHECKING:
-    from synfaith.testing.kits import AdapterReport, ExplainerReport, check_adapter, check_explainer
+    from synfaith.testing.kits import (
+        AdapterReport,
+        ExplainerReport,
+        check_adapter,
+        check_explainer,
+    )
     from synfaith.testing.twins import build_twin
 
 

@@ -28,7 +28,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from synfaith.testing.kits_adapter import adapter_checks
-from synfaith.testing.kits_base import Checks, capabilities_of, default_instance, make_target, name_of, require
+from synfaith.testing.kits_base import (
+    Checks,
+    capabilities_of,
+    default_instance,
+    make_target,
+    name_of,
+    require,
+)
 
 __all__ = [
     "AdapterReport",
@@ -130,7 +137,10 @@ def check_explainer(explainer, adapter, instance=None, *, answer_format=None) ->
     ``explainer.explain(adapter, prepared, target)`` must return an attribution with ``m``
     finite visual and ``n`` finite text scores, bit-identical on a repeat, recording
     ``seconds ≥ 0`` and ``model_calls ≥ 0``. An explainer that declares ``requires`` beyond the
-    adapter's ``capabilities`` fails the ``compatible`` check.
+    adapter's ``capabilities`` fails the ``compatible`` check. A game-based explainer
+    (``"game"`` in ``requires``) must evaluate its coalitions through the game it is given
+    (``explain(..., game=game)``, as the per-instance pipeline calls it): repeated on the same
+    game it evaluates nothing new and gives bit-identical scores.
 
     Args:
         explainer: an explainer instance (e.g. ``synfaith.explainers.get_explainer("random")``).
@@ -140,7 +150,7 @@ def check_explainer(explainer, adapter, instance=None, *, answer_format=None) ->
 
     Returns:
         An :class:`ExplainerReport`: checks ``compatible``, ``prepare``, ``explain``, ``shapes``,
-        ``finite``, ``cost`` and ``deterministic``.
+        ``finite``, ``cost``, ``deterministic`` and, for game-based explainers, ``shared_game``.
     """
     instance = instance if instance is not None else default_instance()
     checks = Checks("check_explainer", f"explainer {name_of(explainer)} on {name_of(adapter)}, instance {instance.id!r}")
@@ -174,6 +184,22 @@ def check_explainer(explainer, adapter, instance=None, *, answer_format=None) ->
             same = a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
             require(same, f"{label} scores differ on a repeat (max |Δ| = {_max_diff(a, b)})")
         require(again.model_calls == calls, f"model_calls differ on a repeat ({calls} then {again.model_calls})")
+    if "game" in requires:
+        with checks.check("shared_game"):
+            game = adapter.game(prepared, target)
+            shared = explainer.explain(adapter, prepared, target, game=game)
+            used = game.evaluations
+            require(used > 0, "the explainer evaluated nothing through the game it was given")
+            repeat = explainer.explain(adapter, prepared, target, game=game)
+            require(
+                game.evaluations == used,
+                f"repeating the explanation on the same game evaluated {game.evaluations - used} new coalitions "
+                "(expected every one from the game's cache)",
+            )
+            for label, a, b in (("visual", shared.image_scores, repeat.image_scores), ("text", shared.text_scores, repeat.text_scores)):
+                a, b = np.asarray(a), np.asarray(b)
+                same = a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+                require(same, f"{label} scores differ on a repeat on the same game (max |Δ| = {_max_diff(a, b)})")
     return ExplainerReport(
         explainer=name_of(explainer),
         adapter=name_of(adapter),

@@ -11,7 +11,15 @@ import re
 
 import numpy as np
 
-from synfaith.testing.kits_base import FSYN_STEPS, REL_TOL, Checks, capabilities_of, make_target, relative_close, require
+from synfaith.testing.kits_base import (
+    FSYN_STEPS,
+    REL_TOL,
+    Checks,
+    capabilities_of,
+    make_target,
+    relative_close,
+    require,
+)
 
 __all__ = ["adapter_checks"]
 
@@ -32,7 +40,7 @@ def adapter_checks(adapter, instance, checks: Checks, *, answer_format=None, see
         check_text_units(adapter, prepared, instance)
     with checks.check("target"):
         target = make_target(adapter, prepared, answer_format, checks.notes)
-        require(isinstance(target.answer, str) and target.answer.strip() != "", f"the target's answer is {target.answer!r}")
+        require(isinstance(target.answer, str) and target.answer != "", f"the target's answer is {target.answer!r}")
         require(int(target.answer_ids.numel()) >= 1, "the target has no answer tokens")
     white_box = "white_box" in capabilities_of(adapter)
     with checks.check("clean_value"):

@@ -66,7 +66,7 @@ def default_instance():
 
 def make_target(adapter, prepared, answer_format, notes: list[str]):
     """The adapter's generated target; if the response holds no answer of the instance's format
-    (random-weight twins answer no format), its first non-blank character, with a note."""
+    (random-weight twins answer no format), its first character, with a note."""
     from synfaith.models.answers import RegexAnswer, UnparseableAnswerError
 
     if answer_format is not None:
@@ -75,4 +75,4 @@ def make_target(adapter, prepared, answer_format, notes: list[str]):
         return adapter.generate_target(prepared)
     except UnparseableAnswerError as error:
         notes.append(f"response {error.response!r} holds no answer of the instance's format; target = its first character")
-        return adapter.generate_target(prepared, RegexAnswer(r"(?s)(\S)"))
+        return adapter.generate_target(prepared, RegexAnswer(r"(?s)(.)"))

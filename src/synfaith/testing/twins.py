@@ -35,13 +35,18 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
-from synfaith.testing.twins_tokenizers import _QWEN_ADDED, CHAT_TEMPLATES, SPECIAL_TOKENS, build_tokenizer
+from synfaith.testing.twins_tokenizers import (
+    _QWEN_ADDED,
+    CHAT_TEMPLATES,
+    SPECIAL_TOKENS,
+    build_tokenizer,
+)
 
 __all__ = [
     "ARCHS",
     "CHAT_TEMPLATES",
-    "SPECIAL_TOKENS",
     "SPEC",
+    "SPECIAL_TOKENS",
     "build_tokenizer",
     "build_twin",
     "model_class",
@@ -250,9 +255,17 @@ def _internvl_config(tok):
 # Processors
 # --------------------------------------------------------------------------------------
 def _build_processor(arch: str, tok):
-    from transformers import CLIPImageProcessor, GotOcr2ImageProcessor, Qwen2VLImageProcessor
+    from transformers import (
+        CLIPImageProcessor,
+        GotOcr2ImageProcessor,
+        Qwen2VLImageProcessor,
+    )
 
-    from synfaith.models.processors import ImageOnlyInternVLProcessor, ImageOnlyLlavaProcessor, ImageOnlyQwen2_5_VLProcessor
+    from synfaith.models.processors import (
+        ImageOnlyInternVLProcessor,
+        ImageOnlyLlavaProcessor,
+        ImageOnlyQwen2_5_VLProcessor,
+    )
 
     s = SPEC[arch]
     # shared by all three: bicubic resize, rescale to [0, 1], normalise, convert to RGB

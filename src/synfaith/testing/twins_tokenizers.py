@@ -149,7 +149,15 @@ _QWEN_SPLIT = (
 # --------------------------------------------------------------------------------------
 def _byte_level_core(arch: str):
     """A ``tokenizers.Tokenizer``: 256 byte tokens (no merges) + the arch's added tokens."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+    )
     from transformers.models.gpt2.tokenization_gpt2 import bytes_to_unicode
 
     byte_to_char = bytes_to_unicode()

@@ -71,7 +71,7 @@ def write_model_card(checkpoint: str | Path, *, eval_per_cell: int = 100) -> Pat
         f"## Held-out accuracy (test split, {accuracy.n_per_cell} instances per family × subset)",
         "",
         "Greedy first answer token; *image masked* = every visual unit at its blurred zero-state,",
-        "*query masked* = every query token replaced by the pad token (DESIGN.md §2).",
+        "*query masked* = every query token replaced by the pad token (docs/design.md §2).",
         "",
         "| family | subset | clean | image masked | query masked |",
         "|---|---|---|---|---|",

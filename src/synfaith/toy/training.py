@@ -20,7 +20,7 @@ from synfaith.data.synthetic import (
     synthetic_instances,
     to_instance,
 )
-from synfaith.models.base import build_user_text
+from synfaith.models.prompts import build_user_text
 from synfaith.models.pixels import blurred_copy
 from synfaith.toy.world import (
     ANSWER_CUE,

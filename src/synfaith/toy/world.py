@@ -15,7 +15,7 @@ from synfaith.data.synthetic import (
     SceneSampler,
     to_instance,
 )
-from synfaith.models.base import build_user_text
+from synfaith.models.prompts import build_user_text
 
 
 PATCH = 16
@@ -83,7 +83,7 @@ def build_tokenizer(seed: int = 0, vocab_size: int = 420):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from synfaith.models.tiny import CHAT_TEMPLATES
+    from synfaith.testing.twins_tokenizers import CHAT_TEMPLATES
 
     core = Tokenizer(models.BPE())
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
