@@ -20,7 +20,7 @@ FORBIDDEN = {
     "explainers": {"metrics", "runs", "analysis", "report", "toy", "testing", "cli"},
     "analysis": {"models", "explainers", "runs", "toy", "testing", "cli"},
     "contracts": {"models", "explainers", "metrics", "runs", "analysis", "report", "toy", "testing", "cli"},
-    "models": {"runs", "analysis", "report", "toy", "testing", "cli"},
+    "models": {"runs", "analysis", "report", "toy", "testing", "cli", "server"},
 }
 
 

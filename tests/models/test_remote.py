@@ -8,7 +8,7 @@ import pytest
 from synfaith.data.synthetic import synthetic_instances
 from synfaith.models import load_model
 from synfaith.models.remote import RemoteChatAdapter, RemoteModelError
-from synfaith.models.serve import make_server
+from synfaith.server import make_server
 from synfaith.toy import default_checkpoint
 from synfaith.runs import ConfigError, RunStore, parse_config, run
 

@@ -82,3 +82,28 @@ def test_lmms_eval_style_flags_build_and_override_a_config(tmp_path):
     overridden = run_config_from_args(namespace(config=str(path), batch_size=2, output_path="elsewhere", explainers="tam"))
     assert overridden.models[0].batch_size == 2 and overridden.output_dir == "elsewhere"
     assert [e.name for e in overridden.explainers] == ["tam"] and overridden.datasets[0].limit == 3
+
+
+def test_an_error_inside_an_explainers_constructor_is_reported_as_itself():
+    from synfaith.explainers import EXPLAINERS, Explainer, get_explainer, register_explainer
+    from synfaith.registry import RegistryError
+
+    @register_explainer
+    class Broken(Explainer):
+        name = "broken_on_purpose"
+        requires = frozenset()
+
+        def __init__(self, table: str = "a") -> None:
+            self.value = {"b": 1}[table]  # a KeyError of its own
+
+        def attribute(self, model, prepared, target):  # pragma: no cover - never built
+            raise AssertionError
+
+    try:
+        with pytest.raises(KeyError, match="'a'") as caught:
+            get_explainer("broken_on_purpose")
+        assert not isinstance(caught.value, RegistryError)  # not "unknown explainer"
+        with pytest.raises(RegistryError, match="unknown explainer 'lime'"):
+            get_explainer("lime")
+    finally:
+        EXPLAINERS.unregister("broken_on_purpose")

@@ -22,7 +22,7 @@ def _serve(subparsers: argparse._SubParsersAction) -> None:
 
     def handler(args: argparse.Namespace) -> int:
         from synfaith.models import load_model
-        from synfaith.models.serve import make_server
+        from synfaith.server import make_server
         server = make_server(load_model(args.model, device=args.device), args.host, args.port, name=args.model)
         print(f"serving {args.model} at http://{args.host}:{server.server_port}/v1 (Ctrl-C stops)")
         try:
