@@ -104,7 +104,9 @@ class Registry(Mapping[str, T], Generic[T]):
         existing = self._loaded.get(name)
         if existing is not None and existing is not obj:
             raise RegistryError(f"{self.kind} name {name!r} is taken by {_describe(existing)}")
-        if existing is None and name in self._lazy and not self._lazy[name].endswith(_qualname(obj)):
+        # a built-in name may only be registered by the built-in object itself (its exact import path),
+        # never shadowed by a plugin class that happens to share its class name
+        if existing is None and name in self._lazy and self._lazy[name] != f"{getattr(obj, '__module__', '')}:{_qualname(obj)}":
             raise RegistryError(f"{self.kind} name {name!r} is taken by the built-in {self._lazy[name]}")
         if self._validate is not None:
             self._validate(name, obj)

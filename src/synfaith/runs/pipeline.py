@@ -78,15 +78,12 @@ class MetricPlan:
         ordered = [m for m in metrics if m.scope == "instance"] + [m for m in metrics if m.scope == "attribution"]
         return cls(tuple(ordered), Settings(values), seed, zero_state)
 
-    def for_position(self, position: int | None, capabilities=frozenset({"game", "white_box", "attention"})) -> MetricPlan:
-        """The metrics that run on the instance at ``position`` of its dataset (limits applied)
-        and that the model can serve (a black-box model skips white-box metrics)."""
+    def for_position(self, position: int | None) -> MetricPlan:
+        """The metrics that run on the instance at ``position`` of its dataset (limits applied)."""
         kept = []
         for metric in self.metrics:
             limit = getattr(self.settings, metric.limit) if metric.limit else None
             if position is not None and limit is not None and position >= limit:
-                continue
-            if not (metric.needs - {"probes"}) <= set(capabilities):
                 continue
             kept.append(metric)
         return MetricPlan(tuple(kept), self.settings, self.seed, self.zero_state)
@@ -132,7 +129,6 @@ def score_instance(
     model_label: str = "",
     dataset_label: str = "",
     index: int = 0,
-    keep_attributions: bool = False,
 ) -> list[dict[str, Any]]:
     """Rows, one per explainer key in ``explainers``, for one dataset row.
 
@@ -140,10 +136,10 @@ def score_instance(
         model: a :class:`~synfaith.contracts.GameModel` (white-box for probe metrics).
         row: an :class:`~synfaith.data.Instance` or an ``InvalidRow`` (a failure row per explainer).
         explainers: explainer instances by row key.
-        plan: the metrics (already limited to this instance's position) and settings.
+        plan: the metrics (already limited to this instance's position) and settings; a
+            metric the model cannot serve (a white-box metric on a black-box model) is skipped
+            and its columns stay empty.
         model_label, dataset_label, index: identify the row.
-        keep_attributions: also return each :class:`~synfaith.explainers.Attribution` under
-            the key ``"attribution"`` (for drivers that draw maps; not a stored column).
     """
     base: dict[str, Any] = {"model": model_label, "dataset": dataset_label, "instance_index": index, "worker": WORKER}
     base |= plan.zero_state.record()
@@ -181,14 +177,15 @@ def score_instance(
 
     game = model.game(prepared, target)  # the one cache of this instance
     capabilities = set(getattr(model, "capabilities", ()))
-    for metric in (m for m in plan.metrics if m.scope == "instance"):
+    metrics = [m for m in plan.metrics if m.needs - {"probes"} <= capabilities]
+    for metric in (m for m in metrics if m.scope == "instance"):
         try:
             base |= _run_metric(metric, game, MetricInputs(game, plan.settings, plan.seed))
         except Exception as error:  # noqa: BLE001
             return failed(metric.name, error_text(error))
 
     ground_truth = None
-    if instance.ground_truth is not None and any(m.uses_ground_truth for m in plan.metrics):
+    if instance.ground_truth is not None and any(m.uses_ground_truth for m in metrics):
         try:
             ground_truth = model.ground_truth_units(prepared)
         except Exception as error:  # noqa: BLE001
@@ -210,12 +207,8 @@ def score_instance(
         }
         values: dict[str, Any] = {}
         failure = None
-        for metric in (m for m in plan.metrics if m.scope == "attribution"):
-            probes = None
-            if "probes" in metric.needs:
-                if "white_box" not in capabilities:
-                    continue
-                probes = _Probes(model, explainer, prepared, target, attribution, plan.seed)
+        for metric in (m for m in metrics if m.scope == "attribution"):
+            probes = _Probes(model, explainer, prepared, target, attribution, plan.seed) if "probes" in metric.needs else None
             inputs = MetricInputs(game, plan.settings, plan.seed, attribution.image_scores, attribution.text_scores, probes, ground_truth)
             try:
                 values |= _run_metric(metric, game, inputs)
@@ -229,7 +222,7 @@ def score_instance(
         if failure is not None:
             rows.append(record | {"status": "failed", "stage": "metrics", "message": failure})
             continue
-        rows.append(record | values | {"status": "ok"} | ({"attribution": attribution} if keep_attributions else {}))
+        rows.append(record | values | {"status": "ok"})
     for row_record in rows:
         row_record["instance_evaluations"] = game.evaluations
     return rows

@@ -119,7 +119,6 @@ def run_unit(config: RunConfig, adapter, source, indices, unit: WorkUnit, store:
     model = config.models[unit.model].label
     dataset = config.datasets[unit.dataset].label
     plan = metric_plan(config)
-    capabilities = frozenset(getattr(adapter, "capabilities", ()))
     summary = RunSummary(store.run_dir, units=1)
     buffer: list[dict] = []
     pending = 0
@@ -133,7 +132,7 @@ def run_unit(config: RunConfig, adapter, source, indices, unit: WorkUnit, store:
                 adapter,
                 source.row(index),
                 explainers=missing,
-                plan=plan.for_position(position, capabilities),
+                plan=plan.for_position(position),
                 model_label=model,
                 dataset_label=dataset,
                 index=index,
