@@ -175,7 +175,10 @@ def score_instance(
         return failed("generate", error_text(error))
     base |= {"response": target.response, "answer": target.answer, "correct": target.correct}
 
-    game = model.game(prepared, target)  # the one cache of this instance
+    try:
+        game = model.game(prepared, target)  # the one cache of this instance
+    except Exception as error:  # noqa: BLE001 - e.g. an endpoint that refuses the target
+        return failed("game", error_text(error))
     capabilities = set(getattr(model, "capabilities", ()))
     metrics = [m for m in plan.metrics if m.needs - {"probes"} <= capabilities]
     for metric in (m for m in metrics if m.scope == "instance"):
