@@ -130,3 +130,17 @@ def test_retraining_reproduces_the_shipped_accuracies(tmp_path, accuracy):
     for family in CHANCE:
         for subset in ("synergy", "redundant", "prior"):
             assert abs(retrained.get(family, subset) - accuracy.get(family, subset)) <= 0.02 + 1e-9, (family, subset)
+
+
+def test_a_prompt_longer_than_the_context_is_its_own_failure_reason(toy):
+    from synfaith.data import Instance
+    from synfaith.explainers import get_explainer
+    from synfaith.models import ContextLengthError
+    from synfaith.runs.pipeline import MetricPlan, score_instance
+
+    clean = synthetic_instances(1, families=("existence",), subsets=("synergy",))[0]
+    long = Instance("long", clean.image, "Is there " + "a very " * 1500 + "red circle?", answer="yes")
+    with pytest.raises(ContextLengthError, match=r"over the model's context of 512 tokens; shorten the question"):
+        toy.prepare(long)
+    rows = score_instance(toy, long, explainers={"random": get_explainer("random")}, plan=MetricPlan.build(["fsyn"]))
+    assert rows[0]["stage"] == "prepare" and rows[0]["message"].startswith("ContextLengthError: instance 'long': the prompt has")

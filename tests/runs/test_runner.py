@@ -119,14 +119,52 @@ def test_sigkill_mid_run_then_rerun_gives_exactly_the_uninterrupted_rows(referen
     process.wait()
     partial = RunStore(tmp_path / "run").read_rows()
     assert 0 < len(partial) < 18
-    finished = subprocess.run(command, capture_output=True, text=True)
+    # what a kill in the middle of a write leaves (the kill above lands anywhere): swept on resume
+    (rows_dir / ".toy__synthetic__u00001-0123456789ab.parquet.tmp").write_bytes(b"PAR1 half a shard")
+    finished = subprocess.run(command, capture_output=True, text=True)  # the SIGKILLed holder left no lock
     assert finished.returncode == 0, finished.stderr
     assert "already done" in finished.stdout
+    assert not [p.name for p in (tmp_path / "run").rglob("*.tmp")]
     resumed = RunStore(tmp_path / "run").read_rows()
     assert len(resumed) == 18
     raw_keys = [k for shard in RunStore(tmp_path / "run").shards() for k in pd.read_parquet(shard, columns=list(KEY)).itertuples(index=False)]
     assert len(raw_keys) == len(set(raw_keys)) == 18  # no key written twice (read_rows would hide it)
     assert_same_rows(resumed, reference_rows)
+
+
+def test_a_second_run_on_a_held_directory_exits_2_naming_the_holder(reference_rows, tmp_path, capsys):
+    from synfaith.cli import main
+
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(small_config(tmp_path / "run")))
+    command = [sys.executable, "-m", "synfaith.cli", "run", str(path), "--no-progress"]
+    holder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    lock = tmp_path / "run" / ".lock"
+    deadline = time.time() + 120
+    while time.time() < deadline and holder.poll() is None:
+        if lock.is_file() and f"process {holder.pid}" in lock.read_text():
+            break
+        time.sleep(0.05)
+    assert holder.poll() is None, "the first run ended before the second could start"
+    assert main(["run", str(path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"is in use by process {holder.pid}" in err and "Traceback" not in err
+    assert holder.wait(timeout=300) == 0, holder.stderr.read().decode()
+    assert_same_rows(RunStore(tmp_path / "run").read_rows(), reference_rows)
+
+
+def test_shards_share_a_directory_but_not_with_a_whole_run(tmp_path):
+    from synfaith.runs.lock import RunDirectoryBusy, RunLock
+
+    with RunLock(tmp_path, (0, 2)), RunLock(tmp_path, (1, 2)):  # two shards side by side
+        with pytest.raises(RunDirectoryBusy, match=f"process {os.getpid()}"):
+            RunLock(tmp_path, (1, 2)).acquire()  # a second copy of one shard
+        with pytest.raises(RunDirectoryBusy, match=f"process {os.getpid()}"):
+            RunLock(tmp_path).acquire()  # a whole run while shards write
+    with RunLock(tmp_path) as whole:
+        assert whole.exclusive
+        with pytest.raises(RunDirectoryBusy):
+            RunLock(tmp_path, (0, 2)).acquire()
 
 
 def test_bad_input_becomes_failure_rows_and_good_rows_complete(tmp_path):
@@ -168,7 +206,7 @@ def test_resuming_refuses_other_metric_settings_and_retries_failures_on_request(
     first = run(parse_config(data))
     assert first.failures == 2  # the Oracle on the two "no" instances, which have no planted boxes
     changed = dict(data, metrics={"sii_limit": 1, "steps": 5})
-    with pytest.raises(ValueError, match="other 'metrics' settings"):
+    with pytest.raises(ValueError, match=r"holds rows of other settings — changed: metrics.steps: 11 → 5"):
         run(parse_config(changed))
     again = run(parse_config(data), retry_failed=True)
     assert again.rows_written == first.failures and again.failures == first.failures  # retried, failed again

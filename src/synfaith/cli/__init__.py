@@ -28,13 +28,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Synergistic faithfulness of post-hoc explainers for vision-language models.",
     )
     parser.add_argument("--version", action="version", version=f"synfaith {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for add_parser in COMMANDS:
         add_parser(subparsers)
+    for subparser in subparsers.choices.values():
+        if not any("--debug" in action.option_strings for action in subparser._actions):
+            subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; an error ends it with one line on stderr (exit 2; 1 if unexpected)."""
+    from synfaith.cli.errors import describe
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
@@ -42,6 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return args.handler(args)
-    except (ValueError, FileNotFoundError, ImportError) as error:
-        print(f"synfaith: error: {error}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("synfaith: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - every error becomes one line unless --debug
+        if getattr(args, "debug", False):
+            raise
+        line, code = describe(error)
+        print(f"synfaith: error: {line}", file=sys.stderr)
+        return code

@@ -31,14 +31,22 @@ def _run(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--shard", help="i/n: run only work units i, i+n, … (for SLURM arrays)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--retry-failed", action="store_true", help="run keys whose rows failed again (e.g. after an OOM)")
+    parser.add_argument(
+        "--rerun-changed",
+        action="store_true",
+        help="when the run directory holds rows of other settings, run those rows again under the new settings "
+        "(the old rows are then ignored) instead of refusing",
+    )
 
     def handler(args: argparse.Namespace) -> int:
         from synfaith.runs import parse_shard, run
 
         config = run_config_from_args(args)
-        summary = run(config, shard=parse_shard(args.shard), retry_failed=args.retry_failed)
-        print(summary.describe())
-        print(f"rows: {summary.run_dir / 'rows'}   report: synfaith report {summary.run_dir}")
+        from synfaith.secrets import redact
+
+        summary = run(config, shard=parse_shard(args.shard), retry_failed=args.retry_failed, rerun_changed=args.rerun_changed)
+        print(redact(summary.describe()))
+        print(redact(f"rows: {summary.run_dir / 'rows'}   report: synfaith report {summary.run_dir}"))
         return 0
 
     parser.set_defaults(handler=handler)

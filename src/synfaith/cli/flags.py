@@ -49,30 +49,25 @@ def _task(text: str) -> dict[str, object]:
 
 def run_config_from_args(args: argparse.Namespace):
     """A validated RunConfig from a YAML file and/or lmms-eval-style flags (flags win)."""
-    import yaml
-
     from synfaith.explainers.registry import PAPER_EXPLAINERS, supported_explainers
     from synfaith.models.loading import adapter_class_for
     from synfaith.runs import parse_config
+    from synfaith.runs.config import read_config_file
 
-    data: dict = {}
-    if args.config:
-        from pathlib import Path
-
-        path = Path(args.config)
-        if not path.is_file():
-            raise FileNotFoundError(f"run configuration not found: {path}")
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if args.model:
-        model = {"path": args.model} | _key_values(args.model_args)
-        known = {"name", "device", "dtype", "batch_size"}
-        model["options"] = {k: model.pop(k) for k in list(model) if k not in known | {"path"}}
+    data: dict = read_config_file(args.config) if args.config else {}
+    model_args = _key_values(args.model_args)
+    model_path = args.model
+    if "pretrained" in model_args:  # lmms-eval's spelling of the checkpoint
+        model_path = str(model_args.pop("pretrained"))
+    known = ("name", "device", "dtype", "batch_size")
+    if model_path:
+        model = {"path": model_path} | {k: v for k, v in model_args.items() if k in known}
+        model["options"] = {k: v for k, v in model_args.items() if k not in known}
         data["models"] = [model]
-    elif args.model_args:
+    elif model_args:
         for model in data.get("models", []):
-            extra = _key_values(args.model_args)
-            model.update({k: v for k, v in extra.items() if k in ("name", "device", "dtype", "batch_size")})
-            model.setdefault("options", {}).update({k: v for k, v in extra.items() if k not in ("name", "device", "dtype", "batch_size")})
+            model.update({k: v for k, v in model_args.items() if k in known})
+            model.setdefault("options", {}).update({k: v for k, v in model_args.items() if k not in known})
     if args.tasks:
         data["datasets"] = [_task(t) for t in args.tasks.split(",") if t]
     if args.limit is not None:
@@ -97,7 +92,10 @@ def run_config_from_args(args: argparse.Namespace):
         data["output_dir"] = args.output_path
     elif "output_dir" not in data and data.get("models") and data.get("datasets"):
         # deterministic, so that the same command resumes the same run
-        model = str(data["models"][0].get("name") or data["models"][0]["path"]).rstrip("/").rsplit("/", 1)[-1]
+        from synfaith.secrets import url_credentials
+
+        first = data["models"][0]
+        model = str(first.get("name") or url_credentials(str(first["path"]))[0]).rstrip("/").rsplit("/", 1)[-1]
         tasks = "+".join(str(d.get("name") or d["kind"]) for d in data["datasets"])
         data["output_dir"] = f"runs/{model}__{tasks}"
     if args.executor:

@@ -21,7 +21,7 @@ from synfaith.models.answers import (
     answer_format_for,
 )
 from synfaith.contracts import Prepared, Target, TokenLayout
-from synfaith.models.base import VLMAdapter, VLMGame
+from synfaith.models.base import ContextLengthError, VLMAdapter, VLMGame
 from synfaith.models.prompts import MULTIPLE_CHOICE_INSTRUCTION, PromptLayoutError
 from synfaith.models.loading import ModelNotAvailableError, load_model, resolve_checkpoint, toy_checkpoint
 from synfaith.models.pixels import PixelViews, blurred_copy
@@ -32,6 +32,7 @@ __all__ = [
     "MULTIPLE_CHOICE_INSTRUCTION",
     "AnswerFormat",
     "ChoiceLetter",
+    "ContextLengthError",
     "InternVLAdapter",
     "LlavaAdapter",
     "ModelNotAvailableError",

@@ -46,6 +46,10 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
+class ContextLengthError(ValueError):
+    """An instance's prompt does not fit in the model's context."""
+
+
 class VLMAdapter(WhiteBoxAccess, ABC):
     """A Hugging Face VLM behind synfaith's adapter contract.
 
@@ -168,6 +172,7 @@ class VLMAdapter(WhiteBoxAccess, ABC):
 
         encoded = self.processor(images=image, text=prompt, return_tensors="pt", **self.image_processor_kwargs())
         input_ids = encoded["input_ids"][0]
+        self.check_context(instance, input_ids.numel())
         clean = encoded["pixel_values"]
         image_inputs = {k: v for k, v in encoded.items() if k not in ("input_ids", "attention_mask", "pixel_values")}
         blurred = self.pixel_tensor(blurred_copy(image, zero_state.blur_radius(image.size)))
@@ -188,6 +193,22 @@ class VLMAdapter(WhiteBoxAccess, ABC):
             image_size=image.size,
             zero_state=zero_state,
         )
+
+    def context_length(self) -> int | None:
+        """Positions the language model can attend over (its config's ``max_position_embeddings``)."""
+        config = self.model.config
+        text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+        value = getattr(text_config, "max_position_embeddings", None)
+        return int(value) if value else None
+
+    def check_context(self, instance: Instance, n_prompt_tokens: int) -> None:
+        """Raise :class:`ContextLengthError` when the prompt and the answer budget overflow the context."""
+        context = self.context_length()
+        if context is not None and n_prompt_tokens + self.max_new_tokens > context:
+            raise ContextLengthError(
+                f"instance {instance.id!r}: the prompt has {n_prompt_tokens} tokens (image included) and the answer up to "
+                f"{self.max_new_tokens}, over the model's context of {context} tokens; shorten the question or its choices"
+            )
 
     def ground_truth_units(self, prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
         """Map an instance's model-agnostic ground truth onto this model's units (see :func:`map_ground_truth`)."""

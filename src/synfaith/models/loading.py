@@ -51,12 +51,17 @@ def adapter_class_for(name_or_path: str | os.PathLike) -> type | None:
         return None
 
 
-def resolve_checkpoint(name_or_path: str | os.PathLike, *, allow_download: bool = True) -> Path:
+def resolve_checkpoint(name_or_path: str | os.PathLike, *, allow_download: bool = True, hub_timeout: float | None = None) -> Path:
     """A local directory for a checkpoint: the path itself, the Hugging Face cache, or a download.
+
+    Args:
+        hub_timeout: seconds the hub has to answer (default ``$SYNFAITH_HUB_TIMEOUT`` or 20;
+            see :mod:`synfaith.hub`).
 
     Raises:
         ModelNotAvailableError: with instructions for providing local weights. Nothing waits
-            on the network when ``HF_HUB_OFFLINE=1`` or ``allow_download=False``.
+            on the network when ``HF_HUB_OFFLINE=1`` or ``allow_download=False``, and never
+            longer than the hub timeout for a first answer.
     """
     path = Path(name_or_path).expanduser()
     if path.is_dir():
@@ -73,8 +78,13 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, *, allow_download: bool 
         pass
     reason = "downloads are disabled (HF_HUB_OFFLINE=1)" if constants.HF_HUB_OFFLINE else "downloads are disabled"
     if allow_download and not constants.HF_HUB_OFFLINE:
+        from synfaith.hub import HubUnreachableError, reachable
+
         try:
-            return Path(snapshot_download(name, etag_timeout=5))
+            reachable(name, "model", hub_timeout)  # bounded: repo_info itself has no timeout
+            return Path(snapshot_download(name, etag_timeout=min(10.0, hub_timeout or 10.0)))
+        except HubUnreachableError as error:
+            reason = str(error)
         except Exception as error:  # noqa: BLE001 — reported below with instructions
             reason = f"the download failed: {type(error).__name__}: {str(error).splitlines()[0][:200]}"
     raise ModelNotAvailableError(
@@ -82,7 +92,7 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, *, allow_download: bool 
         f"({constants.HF_HUB_CACHE}), and {reason}.\n"
         f"To use local weights: on a machine with network access run "
         f"`huggingface-cli download {name} --local-dir DIR`, copy DIR here and pass its path "
-        f"(e.g. load_model('DIR') or --model_args pretrained=DIR); or point HF_HOME at a cache that holds it."
+        f"(load_model('DIR'), --model DIR or --model_args pretrained=DIR); or point HF_HOME at a cache that holds it."
     ) from None
 
 

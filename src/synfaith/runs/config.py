@@ -12,9 +12,24 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    SerializationInfo,
+    ValidationError,
+    create_model,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from synfaith.contracts import ZeroState
+from synfaith.secrets import MASK, is_secret_name, redact, register_secret, url_credentials
+
+DTYPES = ("auto", "float32", "float16", "bfloat16", "float64")
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 class ConfigError(ValueError):
@@ -25,20 +40,71 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _reveal(info: SerializationInfo) -> bool:
+    return bool(info.context and info.context.get("reveal_secrets"))
+
+
 class ModelConfig(_Strict):
     """One model: ``path`` is ``toy`` (the shipped toy VLM), a hub id, a local checkpoint, or an
-    ``http(s)://`` OpenAI-compatible endpoint (a black-box model; adapter options in ``options``)."""
+    ``http(s)://`` OpenAI-compatible endpoint (a black-box model; adapter options in ``options``).
+
+    Options that hold secrets (``api_key``, ``*_token``, …) are kept as ``SecretStr`` and dumped
+    as ``***``, and so are credentials inside an endpoint URL; prefer ``api_key_env``.
+    """
 
     path: str
     name: str | None = Field(None, description="label in the rows (default: the path's last part)")
-    device: str = "auto"
-    dtype: str = "auto"
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
+    dtype: str = Field("auto", description=f"one of {', '.join(DTYPES)}")
     batch_size: int = Field(16, ge=1, description="masked variants per forward pass")
     options: dict[str, Any] = Field(default_factory=dict, description="adapter options (max_pixels, max_tiles, …)")
 
     @property
     def label(self) -> str:
-        return self.name or self.path.rstrip("/").rsplit("/", 1)[-1]
+        return self.name or url_credentials(self.path)[0].rstrip("/").rsplit("/", 1)[-1]
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, path: str) -> str:
+        _, user, password = url_credentials(path)
+        register_secret(password)
+        register_secret(user if password is None else None)
+        return path
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, device: str) -> str:
+        if not _DEVICE.match(device):
+            raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
+        if device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ValueError(f"device {device!r} is not available: this torch sees no CUDA GPU; use device=cpu (or auto)")
+            if ":" in device and int(device.split(":")[1]) >= torch.cuda.device_count():
+                raise ValueError(f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)")
+        return device
+
+    @field_validator("dtype")
+    @classmethod
+    def _dtype(cls, dtype: str) -> str:
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        return dtype
+
+    @field_serializer("path")
+    def _dump_path(self, path: str, info: SerializationInfo) -> str:
+        return path if _reveal(info) else redact(path)
+
+    @field_serializer("options")
+    def _dump_options(self, options: dict[str, Any], info: SerializationInfo) -> dict[str, Any]:
+        if _reveal(info):
+            return {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in options.items()}
+        return {k: MASK if isinstance(v, SecretStr) else redact(v) for k, v in options.items()}
+
+    def adapter_options(self) -> dict[str, Any]:
+        """The options as the adapter takes them (secrets revealed)."""
+        return {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in self.options.items()}
 
     def adapter_class(self) -> type | None:
         """The adapter this path loads, when that can be known offline (else None)."""
@@ -55,7 +121,11 @@ class ModelConfig(_Strict):
     def _known_options(self) -> ModelConfig:
         from synfaith.models.loading import adapter_options_check
 
-        adapter_options_check(self.adapter_class(), self.options, f"model {self.path!r}")
+        adapter_options_check(self.adapter_class(), self.adapter_options(), f"model {redact(self.path)!r}")
+        for key, value in list(self.options.items()):
+            if is_secret_name(key) and isinstance(value, str):
+                register_secret(value)
+                self.options[key] = SecretStr(value)
         return self
 
 
@@ -261,9 +331,12 @@ class RunConfig(_Strict):
                         )
         return self
 
-    def dump(self) -> dict[str, Any]:
-        """The resolved config (every default filled in) as plain data."""
-        return self.model_dump(mode="json")
+    def dump(self, *, reveal_secrets: bool = False) -> dict[str, Any]:
+        """The resolved config (every default filled in) as plain data, secrets as ``***``.
+
+        ``reveal_secrets`` keeps them, for handing the config to a worker process — never for writing.
+        """
+        return self.model_dump(mode="json", context={"reveal_secrets": reveal_secrets})
 
 
 _SETTING_ERROR = re.compile(r"^\w+: ")
@@ -292,13 +365,32 @@ def parse_config(data: dict[str, Any], source: str = "") -> RunConfig:
         raise ConfigError(_format(error, source)) from None
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read and validate a YAML run configuration."""
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML run configuration file as a mapping (not yet validated).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ConfigError: not valid YAML, or not a mapping at the top level.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"run configuration not found: {path}")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {error.start}); save it as UTF-8") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {error}") from None
-    return parse_config(data, str(path))
+        where = getattr(error, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{path} is not valid YAML{at}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping (models:, datasets:, explainers:, …) at the top level, got a {type(data).__name__}")
+    return data
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a YAML run configuration."""
+    return parse_config(read_config_file(path), str(path))

@@ -26,14 +26,15 @@ from typing import Any
 from synfaith.contracts import DEFAULT_ZERO_STATE, ZeroState
 from synfaith.data.source import InvalidRow, Row
 from synfaith.metrics.registry import Metric, MetricInputs, get_metric
+from synfaith.secrets import redact
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def error_text(error: BaseException) -> str:
-    """``Type: first line`` of an error, for a failure row (at most 2,000 characters)."""
+    """``Type: first line`` of an error, for a failure row (at most 2,000 characters, secrets as ``***``)."""
     text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"[:2000]
+    return redact(f"{type(error).__name__}: {text[0] if text else ''}")[:2000]
 
 
 def _json_default(value):
@@ -149,7 +150,7 @@ def score_instance(
 
     if isinstance(row, InvalidRow):
         base["instance_id"] = row.id
-        return failed("load", row.reason)
+        return failed("load", redact(row.reason))
     instance = row
     base |= {
         "instance_id": instance.id,

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from synfaith.runs.config import RunConfig
 
 
-def run_on_ray(config: RunConfig, units: Sequence, retry_failed: bool = False) -> Iterator:
+def run_on_ray(config: RunConfig, units: Sequence, fingerprints: dict, retry_failed: bool = False) -> Iterator:
     """Run units on Ray actors; yields each unit's :class:`RunSummary` as it finishes."""
     try:
         import ray
@@ -28,11 +28,11 @@ def run_on_ray(config: RunConfig, units: Sequence, retry_failed: bool = False) -
     try:
         resources = {"num_gpus": config.execution.ray_num_gpus, "num_cpus": config.execution.ray_num_cpus}
         worker_class = ray.remote(**resources)(ModelWorker)
-        config_data = config.dump()
+        config_data = config.dump(reveal_secrets=True)  # in memory to the workers, never written
         pending = []
         for model_index in sorted({u.model for u in units}):
             mine = [u for u in units if u.model == model_index]
-            actors = [worker_class.remote(config_data, model_index, retry_failed) for _ in range(min(config.execution.ray_workers, len(mine)))]
+            actors = [worker_class.remote(config_data, model_index, fingerprints, retry_failed) for _ in range(min(config.execution.ray_workers, len(mine)))]
             pending += [actors[i % len(actors)].run.remote(unit) for i, unit in enumerate(mine)]
         while pending:
             finished, pending = ray.wait(pending, num_returns=1)
@@ -45,7 +45,7 @@ def run_on_ray(config: RunConfig, units: Sequence, retry_failed: bool = False) -
 class ModelWorker:
     """Holds one model and the run's datasets; scores work units into the run directory."""
 
-    def __init__(self, config_data: dict, model_index: int, retry_failed: bool = False) -> None:
+    def __init__(self, config_data: dict, model_index: int, fingerprints: dict, retry_failed: bool = False) -> None:
         from synfaith.runs.config import parse_config
         from synfaith.runs.runner import build_explainers, load_adapter, open_sources
         from synfaith.runs.store import RunStore
@@ -55,10 +55,11 @@ class ModelWorker:
         self.sources = open_sources(self.config)
         self.explainers = build_explainers(self.config)
         self.store = RunStore(self.config.output_dir)
-        self.done = self.store.finished_keys(retry_failed)  # read once: units never share keys
+        self.fingerprints = fingerprints
+        self.done = self.store.finished_keys(retry_failed, fingerprints)  # read once: units never share keys
 
     def run(self, unit):
         from synfaith.runs.runner import run_unit
 
         source, indices = self.sources[unit.dataset]
-        return run_unit(self.config, self.adapter, source, indices, unit, self.store, self.done, self.explainers)
+        return run_unit(self.config, self.adapter, source, indices, unit, self.store, self.done, self.explainers, self.fingerprints)

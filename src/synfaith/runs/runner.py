@@ -17,8 +17,12 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from synfaith.runs.config import RunConfig
+from synfaith.runs.identity import RunIdentity, checkpoint_hash, dataset_part, explainer_part, model_part, run_part
+from synfaith.runs.lock import RunLock
 from synfaith.runs.pipeline import MetricPlan, score_instance
 from synfaith.runs.store import RunStore
+
+Fingerprints = dict[tuple[str, str, str], str]
 
 
 @dataclass(frozen=True)
@@ -42,11 +46,13 @@ class RunSummary:
     units: int = 0
     seconds: float = 0.0
     failure_stages: dict[str, int] = field(default_factory=dict)
+    changed: list[str] = field(default_factory=list)  # settings that differ from the directory's last run
 
     def describe(self) -> str:
         stages = ", ".join(f"{k} {v}" for k, v in sorted(self.failure_stages.items())) or "none"
+        changed = f"settings changed ({'; '.join(self.changed)}): their rows were run again. " if self.changed else ""
         return (
-            f"{self.rows_written} rows written ({self.failures} failure rows; by stage: {stages}), "
+            f"{changed}{self.rows_written} rows written ({self.failures} failure rows; by stage: {stages}), "
             f"{self.skipped} already done, {self.units} work units, {self.seconds:.1f} s → {self.run_dir}"
         )
 
@@ -87,18 +93,46 @@ def plan_units(config: RunConfig, selected: Sequence[Sequence[int]]) -> list[Wor
     return units
 
 
-def build_explainers(config: RunConfig) -> dict[str, object]:
-    """Explainer instances by row key; the run's seed fills in any explainer's unset ``seed``."""
-    from synfaith.explainers import EXPLAINERS, get_explainer
+def explainer_options(config: RunConfig, spec) -> dict[str, object]:
+    """An explainer's options as it is built: the run's seed fills in an unset ``seed``."""
+    from synfaith.explainers import EXPLAINERS
     from synfaith.options import options_model
 
-    built = {}
-    for spec in config.explainers:
-        options = dict(spec.options)
-        if "seed" in options_model(EXPLAINERS[spec.name]).model_fields and "seed" not in options:
-            options["seed"] = config.seed
-        built[spec.key] = get_explainer(spec.name, **options)
-    return built
+    options = dict(spec.options)
+    if "seed" in options_model(EXPLAINERS[spec.name]).model_fields and "seed" not in options:
+        options["seed"] = config.seed
+    return options
+
+
+def build_explainers(config: RunConfig) -> dict[str, object]:
+    """Explainer instances by row key (see :func:`explainer_options`)."""
+    from synfaith.explainers import get_explainer
+
+    return {spec.key: get_explainer(spec.name, **explainer_options(config, spec)) for spec in config.explainers}
+
+
+def model_checkpoint(spec) -> str | None:
+    """The hash of a configured model's checkpoint (None for an endpoint); resolves (downloads) it."""
+    from synfaith.models.loading import is_endpoint, resolve_checkpoint, toy_checkpoint
+
+    if is_endpoint(spec.path):
+        return None
+    directory = toy_checkpoint() if spec.path == "toy" else resolve_checkpoint(spec.path)
+    return checkpoint_hash(directory)
+
+
+def run_identity(config: RunConfig, sources) -> RunIdentity:
+    """The fingerprinted settings of a run (:mod:`synfaith.runs.identity`)."""
+    from synfaith import __version__
+
+    return RunIdentity(
+        run=run_part(config.dump(), __version__),
+        models={spec.label: model_part(spec, model_checkpoint(spec)) for spec in config.models},
+        datasets={
+            spec.label: dataset_part(spec, [source.row_id(i) for i in range(len(source))]) for spec, (source, _) in zip(config.datasets, sources)
+        },
+        explainers={spec.key: explainer_part(spec.name, explainer_options(config, spec)) for spec in config.explainers},
+    )
 
 
 def metric_plan(config: RunConfig) -> MetricPlan:
@@ -111,11 +145,16 @@ def load_adapter(config: RunConfig, model_index: int):
     from synfaith.models import load_model
 
     spec = config.models[model_index]
-    return load_model(spec.path, device=spec.device, dtype=spec.dtype, batch_size=spec.batch_size, **spec.options)
+    return load_model(spec.path, device=spec.device, dtype=spec.dtype, batch_size=spec.batch_size, **spec.adapter_options())
 
 
-def run_unit(config: RunConfig, adapter, source, indices, unit: WorkUnit, store: RunStore, done, explainers, bar=None) -> RunSummary:
-    """Score one work unit, skipping finished keys; rows are flushed every ``flush_every`` instances."""
+def run_unit(
+    config: RunConfig, adapter, source, indices, unit: WorkUnit, store: RunStore, done, explainers, fingerprints: Fingerprints, bar=None
+) -> RunSummary:
+    """Score one work unit, skipping finished keys; rows are flushed every ``flush_every`` instances.
+
+    Every row is stamped with the fingerprint of its (model, dataset, explainer).
+    """
     model = config.models[unit.model].label
     dataset = config.datasets[unit.dataset].label
     plan = metric_plan(config)
@@ -137,6 +176,8 @@ def run_unit(config: RunConfig, adapter, source, indices, unit: WorkUnit, store:
                 dataset_label=dataset,
                 index=index,
             )
+            for row in rows:
+                row["fingerprint"] = fingerprints[(model, dataset, row["explainer"])]
             buffer.extend(rows)
             pending += 1
             for row in rows:
@@ -170,20 +211,48 @@ def _unit_done(config: RunConfig, source, indices, unit: WorkUnit, done, keys: I
 
 
 def run(
-    config: RunConfig, shard: tuple[int, int] | None = None, executor: str | None = None, retry_failed: bool = False
+    config: RunConfig,
+    shard: tuple[int, int] | None = None,
+    executor: str | None = None,
+    retry_failed: bool = False,
+    rerun_changed: bool = False,
 ) -> RunSummary:
     """Run (or resume) a configured benchmark; returns a summary of what this call wrote.
 
-    ``retry_failed`` runs the keys whose rows failed again (e.g. after a CUDA out-of-memory).
+    The datasets and checkpoints are opened before the run directory is touched, so a bad path
+    fails first. The directory is locked for the run (:mod:`synfaith.runs.lock`); a finished
+    row is reused only when its fingerprint matches the current settings
+    (:mod:`synfaith.runs.identity`).
+
+    Args:
+        shard: ``(i, n)``: only work units i, i+n, … (processes of one run side by side).
+        executor: ``"local"`` or ``"ray"`` (default: the config's).
+        retry_failed: run the keys whose rows failed again (e.g. after a CUDA out-of-memory).
+        rerun_changed: when the directory holds rows of other settings, run the affected keys
+            again under the new ones instead of refusing (the old rows are then ignored).
+
+    Raises:
+        RunDirectoryBusy: another process holds the directory.
+        RunSettingsChanged: the settings changed and ``rerun_changed`` is False.
     """
     start = time.perf_counter()
-    store = RunStore(config.output_dir)
-    store.initialise(config.dump())
     sources = open_sources(config)
+    identity = run_identity(config, sources)
+    fingerprints = identity.fingerprints()
+    with RunLock(config.output_dir, shard) as lock:
+        store = RunStore(config.output_dir)
+        changes = store.initialise(config.dump(), identity, rerun_changed=rerun_changed, sole_writer=lock.exclusive)
+        summary = _execute(config, store, sources, fingerprints, shard, executor, retry_failed)
+    summary.changed = changes
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _execute(config: RunConfig, store: RunStore, sources, fingerprints: Fingerprints, shard, executor, retry_failed) -> RunSummary:
     units = plan_units(config, [indices for _, indices in sources])
     if shard is not None:
         units = units[shard[0] :: shard[1]]
-    done = store.finished_keys(retry_failed)
+    done = store.finished_keys(retry_failed, fingerprints)
     keys = [spec.key for spec in config.explainers]
     todo = [u for u in units if not _unit_done(config, *sources[u.dataset], u, done, keys)]
     summary = RunSummary(store.run_dir, units=0)
@@ -192,7 +261,7 @@ def run(
     if executor == "ray":
         from synfaith.runs.ray_executor import run_on_ray
 
-        for part in run_on_ray(config, todo, retry_failed):
+        for part in run_on_ray(config, todo, fingerprints, retry_failed):
             _merge(summary, part)
     elif executor == "local":
         explainers = build_explainers(config)
@@ -209,9 +278,8 @@ def run(
                     disable=not config.execution.progress,
                 ) as bar:
                     for unit in mine:
-                        _merge(summary, run_unit(config, adapter, source, indices, unit, store, done, explainers, bar))
+                        _merge(summary, run_unit(config, adapter, source, indices, unit, store, done, explainers, fingerprints, bar))
             del adapter
     else:
         raise ValueError(f"unknown executor {executor!r}; use 'local' or 'ray'")
-    summary.seconds = time.perf_counter() - start
     return summary

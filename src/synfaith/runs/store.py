@@ -3,14 +3,19 @@
 Layout::
 
     RUN_DIR/
-      config.yaml         the resolved configuration (every default filled in)
+      config.yaml         the resolved configuration (every default filled in, secrets as ***)
+      identity.json       the fingerprinted settings of every model, dataset and explainer (runs/identity.py)
       environment.json    Python, platform and library versions of the process that started it
       rows/*.parquet      result shards; each written to a temporary name, then renamed
+      .lock               the run lock (runs/lock.py)
 
 A shard is complete or absent, never half-written, so a run killed at any moment loses only
 the rows in flight; re-running skips every (model, dataset, instance, explainer) key that a
-shard already holds. Several processes (Ray workers, SLURM array tasks) may write into the
-same directory: shard names carry a random suffix.
+shard already holds *with the fingerprint the current settings give it* — a row of other
+settings is never reused, and :meth:`RunStore.read_rows` hides rows whose settings were
+superseded. Several processes (Ray workers, SLURM array tasks) may write into the same
+directory: shard names carry a random suffix. Temporary files a killed process left behind
+are swept when the next run starts.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ import os
 import platform
 import socket
 import sys
+import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +35,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from synfaith.runs.identity import RunIdentity, changed_fields
+from synfaith.secrets import redact
+
 KEY = ("model", "dataset", "instance_id", "explainer")
-VALUE_SETTINGS = ("seed", "metrics")  # config sections that change row values
+STALE_TEMPORARY_SECONDS = 600  # a temporary file this old belongs to no live writer
+
+
+class RunSettingsChanged(ValueError):
+    """A run directory holds rows of settings other than the ones given now."""
 
 _ARROW_TYPES = {
     "float": pa.float64(),
@@ -71,6 +85,7 @@ BASE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("explain_model_calls", "int", "cost"),
     ("instance_evaluations", "int", "cost"),  # distinct coalitions the instance's one game evaluated, in all
     ("worker", "str", "timing"),
+    ("fingerprint", "str", "identity"),  # the settings that produced the row (runs/identity.py)
 )
 
 
@@ -84,7 +99,7 @@ def row_schema() -> pa.Schema:
 
 
 def column_kinds() -> dict[str, str]:
-    """``{column: "value" | "cost" | "timing"}`` for every column of :func:`row_schema`."""
+    """``{column: "value" | "cost" | "timing" | "identity"}`` for every column of :func:`row_schema`."""
     from synfaith.metrics.registry import all_metric_columns
 
     kinds = {name: kind for name, _, kind in BASE_COLUMNS}
@@ -146,29 +161,72 @@ class RunStore:
         self.run_dir = Path(run_dir)
         self.rows_dir = self.run_dir / "rows"
 
-    def initialise(self, resolved_config: dict[str, Any]) -> None:
-        """Create the directory and write the resolved config and the environment (atomically).
+    def initialise(
+        self, resolved_config: dict[str, Any], identity: RunIdentity | None = None, *, rerun_changed: bool = False, sole_writer: bool = True
+    ) -> list[str]:
+        """Create the directory, sweep debris, and write the config, the identity and the environment.
 
-        Resuming with settings that change metric values (seed, metrics) would mix incomparable
-        rows in one directory, so it is refused; adding models, datasets or explainers is fine.
+        Args:
+            resolved_config: the config as plain data (secrets are redacted before writing).
+            identity: the fingerprinted settings of this run (None: not recorded).
+            rerun_changed: when the directory holds rows of settings that differ from
+                ``identity``, accept the new settings (their rows run again; the old ones are
+                ignored) instead of refusing.
+            sole_writer: no other process writes here now (a whole run under the exclusive
+                lock), so every temporary file is debris; else only old ones are swept.
+
+        Returns:
+            the changed fields (empty when nothing changed).
+
+        Raises:
+            RunSettingsChanged: settings changed and ``rerun_changed`` is False.
         """
-        existing = self.run_dir / "config.yaml"
-        if existing.is_file() and self.shards():
-            previous = yaml.safe_load(existing.read_text(encoding="utf-8")) or {}
-            for key in VALUE_SETTINGS:
-                if previous.get(key) != resolved_config.get(key):
-                    raise ValueError(
-                        f"{self.run_dir} was run with other {key!r} settings ({previous.get(key)!r}, now "
-                        f"{resolved_config.get(key)!r}); use a new output directory to compare settings"
-                    )
+        changes: list[str] = []
+        previous = RunIdentity.read(self.run_dir)
+        if identity is not None and previous is not None and self.shards():
+            changes = changed_fields(previous, identity)
+            if changes and not rerun_changed:
+                raise RunSettingsChanged(
+                    f"{self.run_dir} holds rows of other settings — changed: {'; '.join(changes)}. "
+                    "Pass --rerun-changed to run the affected rows again under the new settings (the old rows are then "
+                    "ignored), or use another --output_path to keep both"
+                )
+            # labels this run does not name keep their recorded settings
+            merged = previous.to_json()
+            for section in ("models", "datasets", "explainers"):
+                merged[section] = {**merged[section], **getattr(identity, section)}
+            merged["run"] = identity.run
+            identity = RunIdentity.from_json(merged)
         self.rows_dir.mkdir(parents=True, exist_ok=True)
-        self._write_text("config.yaml", yaml.safe_dump(resolved_config, sort_keys=False))
-        self._write_text("environment.json", json.dumps(environment(), indent=2))
+        self.sweep_temporary_files(older_than=0.0 if sole_writer else STALE_TEMPORARY_SECONDS)
+        self._write_text("config.yaml", yaml.safe_dump(redact(resolved_config), sort_keys=False))
+        if identity is not None:
+            self._write_text("identity.json", json.dumps(identity.to_json(), indent=2, default=str))
+        self._write_text("environment.json", json.dumps(redact(environment()), indent=2))
+        return changes
+
+    def sweep_temporary_files(self, older_than: float = 0.0) -> list[Path]:
+        """Delete temporary files (``.*.tmp``) a killed writer left here, if at least ``older_than`` s old."""
+        swept = []
+        now = time.time()
+        for folder in (self.run_dir, self.rows_dir):
+            for path in folder.glob(".*.tmp") if folder.is_dir() else ():
+                try:
+                    if now - path.stat().st_mtime >= older_than:
+                        path.unlink()
+                        swept.append(path)
+                except FileNotFoundError:  # its writer renamed it meanwhile
+                    continue
+        return swept
 
     def _write_text(self, name: str, text: str) -> None:
         temporary = self.run_dir / f".{name}.{uuid.uuid4().hex}.tmp"
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, self.run_dir / name)
+        try:
+            temporary.write_text(text, encoding="utf-8")
+            os.replace(temporary, self.run_dir / name)
+        except BaseException:
+            temporary.unlink(missing_ok=True)  # e.g. a full disk: no 0-byte debris
+            raise
 
     def write_rows(self, rows: list[dict[str, Any]], label: str) -> Path | None:
         """Write rows as one shard: a temporary file, then an atomic rename."""
@@ -180,28 +238,49 @@ class RunStore:
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in label)
         final = self.rows_dir / f"{safe}-{uuid.uuid4().hex[:12]}.parquet"
         temporary = self.rows_dir / f".{final.name}.tmp"
-        pq.write_table(table, temporary)
-        with open(temporary, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, final)
+        try:
+            pq.write_table(table, temporary)
+            with open(temporary, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(temporary, final)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
         return final
 
     def shards(self) -> list[Path]:
         return sorted(self.rows_dir.glob("*.parquet")) if self.rows_dir.is_dir() else []
 
-    def finished_keys(self, retry_failed: bool = False) -> set[tuple[str, str, str, str]]:
-        """Every (model, dataset, instance_id, explainer) some shard holds (only ok rows with ``retry_failed``)."""
+    def finished_keys(
+        self, retry_failed: bool = False, fingerprints: Mapping[tuple[str, str, str], str] | None = None
+    ) -> set[tuple[str, str, str, str]]:
+        """Every (model, dataset, instance_id, explainer) some shard holds (only ok rows with ``retry_failed``).
+
+        With ``fingerprints`` (``{(model, dataset, explainer): fingerprint}``), a row counts only
+        when it carries the fingerprint of its (model, dataset, explainer).
+        """
         keys: set[tuple[str, str, str, str]] = set()
         for shard in self.shards():
-            table = pq.read_table(shard, columns=[*KEY, "status"])
+            stamped = "fingerprint" in pq.read_schema(shard).names
+            columns = [*KEY, "status"] + (["fingerprint"] if stamped else [])
+            table = pq.read_table(shard, columns=columns)
             statuses = table.column("status").to_pylist()
-            for key, status in zip(zip(*(table.column(k).to_pylist() for k in KEY)), statuses):
+            stamps = table.column("fingerprint").to_pylist() if stamped else [None] * table.num_rows
+            for key, status, stamp in zip(zip(*(table.column(k).to_pylist() for k in KEY)), statuses, stamps):
+                if fingerprints is not None and fingerprints.get((key[0], key[1], key[3])) != stamp:
+                    continue
                 if status == "ok" or not retry_failed:
                     keys.add(key)
         return keys
 
-    def read_rows(self):
-        """All rows as a pandas DataFrame, one per key (an ok row wins over a failure row of the same key)."""
+    def read_rows(self, *, include_stale: bool = False):
+        """All rows as a pandas DataFrame, one per key (an ok row wins over a failure row of the same key).
+
+        Rows whose fingerprint is not the one ``identity.json`` records for their (model,
+        dataset, explainer) — left by settings that were changed since — are left out unless
+        ``include_stale`` (then one row per key and fingerprint); a directory written before
+        fingerprints existed is read whole.
+        """
         import pandas as pd
 
         shards = self.shards()
@@ -209,9 +288,15 @@ class RunStore:
         if not shards:
             return pd.DataFrame(columns=schema.names)
         frame = pa.concat_tables([_conform(pq.read_table(s), schema) for s in shards]).to_pandas()
-        # a key appears twice only after a retried failure: keep its ok row
+        identity = None if include_stale else RunIdentity.read(self.run_dir)
+        if identity is not None and frame["fingerprint"].notna().any():
+            current = identity.fingerprints()
+            expected = [current.get((m, d, e)) for m, d, e in zip(frame["model"], frame["dataset"], frame["explainer"])]
+            frame = frame[frame["fingerprint"].to_numpy() == pd.Series(expected, index=frame.index).to_numpy()]
+        # a key appears twice only after a retried failure or a rerun of changed settings: keep its ok row
         frame = frame.sort_values("status", key=lambda status: status != "ok", kind="stable")
-        return frame.drop_duplicates(subset=list(KEY), keep="first").sort_index().reset_index(drop=True)
+        subset = [*KEY, "fingerprint"] if include_stale else list(KEY)
+        return frame.drop_duplicates(subset=subset, keep="first").sort_index().reset_index(drop=True)
 
     def config(self) -> dict[str, Any]:
         return yaml.safe_load((self.run_dir / "config.yaml").read_text(encoding="utf-8"))
