@@ -68,3 +68,19 @@ def yes_no_instance():
 @pytest.fixture
 def choice_instance():
     return Instance("mc", random_image(150, 60, seed=1), "How many circles are there?", choices=("1", "2", "3"), answer="(B)")
+
+
+@pytest.fixture(scope="session")
+def served_toy():
+    """The toy VLM behind ``synfaith serve``'s API on a loopback port: (the local adapter, the URL)."""
+    import threading
+
+    from synfaith.server import make_server
+
+    local = load_model("toy")
+    server = make_server(local)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield local, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()

@@ -127,16 +127,20 @@ def silent_hub():
     server.close()
 
 
-def test_a_hub_name_against_a_stalled_hub_exits_2_within_30_s(silent_hub, tmp_path):
-    env = dict(os.environ, HF_ENDPOINT=silent_hub, HF_HOME=str(tmp_path / "hf"), SYNFAITH_HUB_TIMEOUT="5", HF_HUB_OFFLINE="0")
-    command = [sys.executable, "-m", "synfaith.cli", *RUN, "--model", "someone/some-vlm", "--output_path", str(tmp_path / "run")]
+@pytest.mark.parametrize("what", ["model", "dataset"])
+def test_a_hub_name_against_a_stalled_hub_exits_2_within_30_s(silent_hub, tmp_path, what):
+    env = dict(os.environ, HF_ENDPOINT=silent_hub, HF_HOME=str(tmp_path / "hf"), SYNFAITH_HUB_TIMEOUT="5")
+    env.pop("HF_HUB_OFFLINE", None), env.pop("HF_DATASETS_OFFLINE", None)
+    names = ["--model", "someone/some-vlm"] if what == "model" else ["--model", "toy", "--tasks", "mmstar:someone/some-benchmark"]
+    command = [sys.executable, "-m", "synfaith.cli", *RUN, *names, "--output_path", str(tmp_path / "run")]
     start = time.monotonic()
     finished = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
     seconds = time.monotonic() - start
     assert finished.returncode == 2, finished.stderr
     assert seconds < 30
     lines = [line for line in finished.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "did not answer within 5 s" in lines[0] and "--model DIR" in lines[0], finished.stderr
+    advice = "--model DIR" if what == "model" else "pass the local path instead"
+    assert len(lines) == 1 and "did not answer within 5 s" in lines[0] and advice in lines[0], finished.stderr
     assert not (tmp_path / "run").exists()
 
 

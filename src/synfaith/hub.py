@@ -39,10 +39,11 @@ def hub_timeout(seconds: float | None = None) -> float:
 
 
 def offline() -> bool:
-    """Whether hub access is disabled (``HF_HUB_OFFLINE=1``)."""
+    """Whether hub access is disabled (``HF_HUB_OFFLINE`` or ``HF_DATASETS_OFFLINE``, read now, not at import)."""
     from huggingface_hub import constants
 
-    return bool(constants.HF_HUB_OFFLINE)
+    flags = (os.environ.get(name, "").strip().lower() for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    return bool(constants.HF_HUB_OFFLINE) or any(flag in ("1", "true", "yes", "on") for flag in flags)
 
 
 def with_deadline(function: Callable[[], T], seconds: float, what: str) -> T:

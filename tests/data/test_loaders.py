@@ -50,14 +50,14 @@ def test_jsonl_format_round_trip_and_bad_rows(tmp_path):
     assert isinstance(good, Instance) and good.ground_truth.words == ("dog",) and good.ground_truth.boxes[0].right == 10
     assert good.load_image().size == (32, 32) and good.meta == {"source": "x"}
     assert source.row(1).choices == ("cat", "dog") and source.row(1).answer == "(B)"
-    assert source.row(2) == InvalidRow("no-image", "missing field 'image'")
+    assert source.row(2) == InvalidRow("no-image", "data.jsonl line 3: missing field 'image'")
     empty = source.row(3)
-    assert isinstance(empty, InvalidRow) and "empty question" in empty.reason
+    assert empty == InvalidRow("empty", 'data.jsonl line 4: field \'question\' must be a non-empty string, got "   "')
     broken = source.row(4)  # loads lazily: the image fails when a model prepares it
     assert isinstance(broken, Instance)
     with pytest.raises(ValueError, match="cannot read image"):
         broken.load_image()
-    assert isinstance(source.row(5), InvalidRow) and "not valid JSON" in source.row(5).reason
+    assert source.row(5) == InvalidRow("data-6", "data.jsonl line 6: not valid JSON: Expecting property name enclosed in double quotes at column 2")
     assert source.row_id(5) == "data-6"
 
 
@@ -68,7 +68,7 @@ def test_jsonl_duplicate_ids_are_kept_apart(tmp_path):
     source = load_jsonl(tmp_path / "d.jsonl")
     assert isinstance(source.row(0), Instance)
     duplicate = source.row(1)
-    assert duplicate == InvalidRow("same#line2", "line 2 repeats the id of line 1")
+    assert duplicate == InvalidRow("same#line2", "d.jsonl line 2: field 'id' repeats the id of line 1")
 
 
 def test_synthetic_writer_output_loads_as_jsonl(tmp_path):
@@ -99,7 +99,7 @@ def test_repope_annotations_and_coco_folder(tmp_path):
     first = source.row(0)
     assert first.id == "repope-adversarial-1" and first.answer == "yes" and first.ground_truth.words == ("dining table",)
     assert source.row(1).ground_truth.words == ("apple",) and source.row(1).load_image().size == (50, 40)
-    assert isinstance(source.row(2), InvalidRow) and "label must be" in source.row(2).reason
+    assert source.row(2).reason == "coco_repope_adversarial.json line 3: field 'label' must be 'yes' or 'no', got \"maybe\""
     with pytest.raises(FileNotFoundError, match="coco_repope_random.json"):
         open_dataset("repope", annotations=str(annotations), image_root=str(coco))
 

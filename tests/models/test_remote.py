@@ -1,26 +1,22 @@
-"""The black-box adapter against a local OpenAI-compatible server that serves the toy VLM."""
+"""The black-box adapter against a local OpenAI-compatible server that serves the toy VLM, and its
+HTTP behaviour (keys, URL credentials, retries, redaction) against a tiny scripted loopback server."""
 
+import base64
+import json
+import pickle
+import socket
+import struct
 import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 
 from synfaith.data.synthetic import synthetic_instances
-from synfaith.models import load_model
 from synfaith.models.remote import RemoteChatAdapter, RemoteModelError
-from synfaith.server import make_server
-from synfaith.toy import default_checkpoint
 from synfaith.runs import ConfigError, RunStore, parse_config, run
-
-
-@pytest.fixture(scope="module")
-def served_toy():
-    local = load_model(str(default_checkpoint()))
-    server = make_server(local)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield local, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+from synfaith.secrets import redact
 
 
 def test_remote_game_values_equal_the_local_toy(served_toy):
@@ -78,8 +74,9 @@ def test_a_black_box_model_refuses_white_box_choices_at_config_time(served_toy, 
 
 
 def test_endpoint_errors_are_clear(served_toy):
-    with pytest.raises(RemoteModelError, match="cannot reach"):
-        RemoteChatAdapter("http://127.0.0.1:9", timeout=2).prepare(synthetic_instances(1, split="test")[0])
+    with pytest.raises(RemoteModelError, match=r"cannot get an answer from http://127.0.0.1:9/tokenize after 2 attempts; last error: "
+                       r"ConnectionRefusedError"):
+        RemoteChatAdapter("http://127.0.0.1:9", timeout=2, retries=1, backoff=0.01).prepare(synthetic_instances(1, split="test")[0])
     with pytest.raises(ValueError, match="scoring must be"):
         RemoteChatAdapter("http://x", scoring="guess")
 
@@ -91,3 +88,124 @@ def test_multishap_says_when_its_budget_is_too_small(served_toy):
     prepared = local.prepare(synthetic_instances(1, split="test")[0])
     with pytest.raises(ValueError, match="raise budget"):
         get_explainer("multishap", budget=8).explain(local, prepared, local.generate_target(prepared))
+
+
+# -- HTTP behaviour against a scripted loopback server ----------------------------------------
+KEY = "sk-synfaith-test-0123456789"
+
+
+@contextmanager
+def scripted(*script, then="ok"):
+    """A loopback server that answers its n-th request with ``script[n]`` (then ``then``):
+    "ok" (a tokenize answer), "reset" (RST), "close" (hang up without answering) or an HTTP
+    status whose error body echoes the request's Authorization header. Yields (url, seen headers)."""
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(dict(self.headers))
+            action = script[len(seen) - 1] if len(seen) <= len(script) else then
+            if action == "reset":
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                socket.socket.close(self.connection)
+            elif action != "close":
+                status = 200 if action == "ok" else action
+                body = {"tokens": [1, 2], "count": 2} if status == 200 else {"error": {"message": f"refused {self.headers.get('Authorization')}"}}
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def tokenize(adapter):
+    return adapter._post("/tokenize", {"prompt": "hi"})
+
+
+def assert_hidden(adapter, *secrets):
+    for shown in (repr(adapter), repr(vars(adapter)), str(vars(adapter))):
+        assert not any(secret in shown for secret in secrets), shown
+
+
+def test_the_key_is_read_from_api_key_env_and_sent_as_bearer(monkeypatch):
+    monkeypatch.setenv("SYNFAITH_TEST_KEY", KEY)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-default-987654")
+    with scripted() as (url, seen):
+        assert tokenize(RemoteChatAdapter(url, api_key_env="SYNFAITH_TEST_KEY", retries=0))["count"] == 2
+        tokenize(RemoteChatAdapter(url, retries=0))  # the default: OPENAI_API_KEY
+        tokenize(RemoteChatAdapter(url, api_key="sk-inline-wins-55555", api_key_env="SYNFAITH_TEST_KEY", retries=0))
+        tokenize(RemoteChatAdapter(url, api_key_env=None, retries=0))
+    assert [h.get("Authorization") for h in seen] == [f"Bearer {KEY}", "Bearer sk-openai-default-987654", "Bearer sk-inline-wins-55555", None]
+    adapter = RemoteChatAdapter("http://127.0.0.1:9", api_key_env="SYNFAITH_TEST_KEY")
+    assert_hidden(adapter, KEY)
+    header = pickle.loads(pickle.dumps(adapter._authorization))  # e.g. sent to a worker process
+    assert repr(header) == str(header) == "***" and header.value == f"Bearer {KEY}"
+    assert redact(f"the key {KEY} leaked") == "the key *** leaked"
+
+
+def test_url_credentials_are_stripped_and_sent_as_authorization(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with scripted() as (url, seen):
+        host = url.removeprefix("http://")
+        basic = RemoteChatAdapter(f"http://alice:pw-secret-4242@{host}", retries=0)
+        token = RemoteChatAdapter(f"http://tok-secret-777777@{host}", retries=0)
+        assert basic.base_url == token.base_url == url
+        tokenize(basic)
+        tokenize(token)
+    assert seen[0]["Authorization"] == "Basic " + base64.b64encode(b"alice:pw-secret-4242").decode()
+    assert seen[1]["Authorization"] == "Bearer tok-secret-777777"
+    assert_hidden(basic, "pw-secret-4242")
+    assert_hidden(token, "tok-secret-777777")
+
+
+def test_connection_errors_and_busy_answers_are_retried_then_succeed(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with scripted("reset", "close", 503, 429) as (url, seen):
+        adapter = RemoteChatAdapter(url, retries=4, backoff=0.01)
+        assert tokenize(adapter) == {"tokens": [1, 2], "count": 2}
+    assert len(seen) == adapter.requests == 5
+
+
+def test_it_gives_up_after_the_retry_budget_with_a_redacted_reason(monkeypatch):
+    monkeypatch.setenv("SYNFAITH_TEST_KEY", KEY)
+    with scripted(then=503) as (url, seen):
+        adapter = RemoteChatAdapter(url.replace("http://", "http://bob:pw-hidden-31337@"), api_key=None, retries=2, backoff=0.01)
+        with pytest.raises(RemoteModelError) as caught:
+            tokenize(adapter)
+    message = str(caught.value)
+    assert message.startswith(f"cannot get an answer from {url}/tokenize after 3 attempts; last error: HTTP 503")
+    assert len(seen) == 3 and "pw-hidden-31337" not in message and "***" in message  # the echoed header is masked
+    with scripted(then=503) as (url, seen):
+        adapter = RemoteChatAdapter(url, api_key_env="SYNFAITH_TEST_KEY", retries=1, backoff=0.01)
+        with pytest.raises(RemoteModelError, match="after 2 attempts") as caught:
+            tokenize(adapter)
+    assert KEY not in str(caught.value) and KEY not in repr(caught.value) and "refused Bearer ***" in str(caught.value)
+
+
+def test_other_client_errors_are_not_retried(monkeypatch):
+    monkeypatch.setenv("SYNFAITH_TEST_KEY", KEY)
+    with scripted(then=401) as (url, seen):
+        adapter = RemoteChatAdapter(url, api_key_env="SYNFAITH_TEST_KEY", retries=4, backoff=0.01)
+        with pytest.raises(RemoteModelError, match=f"{url}/tokenize answered 401") as caught:
+            tokenize(adapter)
+    assert len(seen) == 1 and KEY not in str(caught.value)
+
+
+def test_retry_options_are_checked():
+    with pytest.raises(ValueError, match="retries must be"):
+        RemoteChatAdapter("http://127.0.0.1:9", retries=-1)

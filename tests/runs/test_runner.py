@@ -192,8 +192,8 @@ def test_bad_input_becomes_failure_rows_and_good_rows_complete(tmp_path):
     assert rows.loc["good-2"].fsyn.notna().all()
     unreadable = rows.loc[("unreadable", "random")]
     assert unreadable.stage == "prepare" and "cannot read image" in unreadable.message
-    assert rows.loc[("missing", "random")].stage == "load" and rows.loc[("missing", "random")].message == "missing field 'image'"
-    assert rows.loc[("empty", "input_gradients")].stage == "load" and "empty question" in rows.loc[("empty", "input_gradients")].message
+    assert rows.loc[("missing", "random")].stage == "load" and rows.loc[("missing", "random")].message == "data.jsonl line 3: missing field 'image'"
+    assert rows.loc[("empty", "input_gradients")].stage == "load" and "data.jsonl line 4: field 'question' must be a non-empty string" in rows.loc[("empty", "input_gradients")].message
     assert summary.failure_stages == {"load": 4, "prepare": 2}
 
 

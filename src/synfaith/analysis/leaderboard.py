@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
 
-from synfaith.analysis.rows import INSTANCE, complete_instances, successful
+from synfaith.analysis.rows import INSTANCE, NotComputable, complete_instances, require_values
 
 
 def leaderboard(rows: pd.DataFrame, by: str = "dataset", metric: str = "fsyn") -> pd.DataFrame:
     """``mean ± sd`` of ``metric`` per explainer (rows) and ``by`` level (columns), plus ``all``; sorted by ``all``."""
-    ok = successful(rows, metric)
+    ok = require_values(rows, metric)
     means = ok.pivot_table(index="explainer", columns=by, values=metric, aggfunc="mean")
     # a cell of one instance has no sd: keep it as NaN instead of letting pivot_table drop the column
     sds = ok.pivot_table(index="explainer", columns=by, values=metric, aggfunc="std", dropna=False).reindex(columns=means.columns)
@@ -36,23 +36,35 @@ def leaderboard(rows: pd.DataFrame, by: str = "dataset", metric: str = "fsyn") -
 
 
 def format_mean_sd(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
-    """A :func:`leaderboard` table as ``"0.123 (±0.045)"`` strings."""
+    """A :func:`leaderboard` table as ``"0.123 (±0.045)"`` strings; ``"0.123 (n = 1)"`` where a cell has no sd, ``"—"`` where it is empty."""
     means, sds = table["mean"], table["sd"]
-    return means.apply(lambda column: [f"{m:.{digits}f} (±{s:.{digits}f})" if s == s else f"{m:.{digits}f} (n = 1)" for m, s in zip(column, sds[column.name])])
+
+    def cell(m: float, s: float) -> str:
+        if pd.isna(m):
+            return "—"
+        return f"{m:.{digits}f} (n = 1)" if pd.isna(s) else f"{m:.{digits}f} (±{s:.{digits}f})"
+
+    return means.apply(lambda column: [cell(m, s) for m, s in zip(column, sds[column.name])])
 
 
 def mean_ranks(rows: pd.DataFrame, metric: str = "fsyn") -> pd.Series:
     """Mean rank (1 = highest ``metric``) of each explainer over instances where every explainer has a value."""
-    complete = complete_instances(rows, metric)
+    complete = complete_instances(require_values(rows, metric), metric)
     ranks = complete.groupby(list(INSTANCE))[metric].rank(ascending=False, method="average")
     return ranks.groupby(complete["explainer"]).mean().sort_values()
 
 
 def wilcoxon_against_best(rows: pd.DataFrame, metric: str = "fsyn") -> pd.DataFrame:
-    """Paired Wilcoxon signed-rank tests (two-sided) of each explainer against the best mean rank, Bonferroni-corrected."""
+    """Paired Wilcoxon signed-rank tests (two-sided) of each explainer against the best mean rank, Bonferroni-corrected.
+
+    Raises :class:`NotComputable` with fewer than two explainers (nothing to compare).
+    """
+    explainers = sorted(require_values(rows, metric)["explainer"].unique())
+    if len(explainers) < 2:
+        raise NotComputable(f"a paired test needs at least 2 explainers; this run has {len(explainers)} ({', '.join(explainers)})")
     ranks = mean_ranks(rows, metric)
     if ranks.empty:
-        return pd.DataFrame(columns=["explainer", "best", "mean_rank", "pairs", "median_difference", "statistic", "p_value", "p_bonferroni"])
+        raise NotComputable("no instance was completed by every explainer, so there are no pairs")
     best = ranks.index[0]
     wide = complete_instances(rows, metric).pivot_table(index=list(INSTANCE), columns="explainer", values=metric)
     others = [e for e in ranks.index if e != best]
@@ -111,10 +123,15 @@ def fit_mixed_model(
     import statsmodels.formula.api as smf
 
     start = time.perf_counter()
-    data = successful(rows, metric)[["explainer", "model", "dataset", "instance_id", metric]].copy()
+    data = require_values(rows, metric)[["explainer", "model", "dataset", "instance_id", metric]].copy()
     explainers = sorted(data["explainer"].unique())
+    if len(explainers) < 2:
+        raise NotComputable(f"an explainer effect needs at least 2 explainers; this run has {len(explainers)} ({', '.join(explainers)})")
+    instances = data[["dataset", "instance_id"]].drop_duplicates().shape[0]
+    if instances < 2:
+        raise NotComputable(f"a random intercept per instance needs at least 2 instances; this run has {instances}")
     if reference not in explainers:
-        raise ValueError(f"reference explainer {reference!r} has no {metric} values; explainers: {', '.join(explainers)}")
+        raise NotComputable(f"reference explainer {reference!r} has no {metric} values; explainers: {', '.join(explainers)}")
     data["instance"] = data["dataset"].astype(str) + "/" + data["instance_id"].astype(str)
     notes = []
     fixed = [f"C(explainer, Treatment(reference={reference!r}))"]
@@ -181,6 +198,10 @@ def mixed_models_per_dataset(rows: pd.DataFrame, metric: str = "fsyn", reference
     """:func:`fit_mixed_model` on each dataset alone (its dataset term drops out): one table, a ``dataset`` column."""
     tables = []
     for dataset, part in rows.groupby("dataset"):
-        result = fit_mixed_model(part, metric, reference)
+        try:
+            result = fit_mixed_model(part, metric, reference)
+        except NotComputable as reason:  # e.g. a dataset of one instance: say so in its line
+            tables.append(pd.DataFrame([{"explainer": None, "dataset": dataset, "notes": f"not fitted: {reason}"}]))
+            continue
         tables.append(result.table.assign(dataset=dataset, notes="; ".join(result.notes)))
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()

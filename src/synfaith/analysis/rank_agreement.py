@@ -14,6 +14,8 @@ from scipy.stats import kendalltau
 
 from synfaith.analysis.rows import UNIMODAL_CRITERIA, successful
 
+MIN_EXPLAINERS = 3  # Kendall τ between two rankings of fewer explainers is ±1 or undefined: reported as NaN
+
 
 def explainer_ranking(rows: pd.DataFrame, column: str, higher_is_better: bool) -> pd.Series:
     """Rank (1 = best) of each explainer by its mean ``column``; ties share the mean rank."""
@@ -37,7 +39,7 @@ def rank_agreement(rows: pd.DataFrame) -> pd.DataFrame:
             a = explainer_ranking(part, visual, higher)
             b = explainer_ranking(part, textual, higher)
             common = a.index.intersection(b.index)
-            tau, p = (np.nan, np.nan) if len(common) < 3 else kendalltau(a[common], b[common])
+            tau, p = (np.nan, np.nan) if len(common) < MIN_EXPLAINERS else kendalltau(a[common], b[common])
             lines.append({"scope": scope, "criterion": criterion, "explainers": len(common), "kendall_tau": tau, "p_value": p})
     return pd.DataFrame(lines)
 

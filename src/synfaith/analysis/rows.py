@@ -14,12 +14,35 @@ UNIMODAL_CRITERIA = {
 }
 
 
+class NotComputable(ValueError):
+    """The rows do not allow an analysis (too few explainers, instances, values); the message says why."""
+
+
 def successful(rows: pd.DataFrame, column: str | None = None) -> pd.DataFrame:
     """Rows whose status is ok (and whose ``column`` is present)."""
     ok = rows[rows["status"] == "ok"]
     if column is not None:
-        ok = ok[ok[column].notna()]
+        ok = ok[ok[column].notna()] if column in ok else ok.iloc[0:0]
     return ok
+
+
+def require_values(rows: pd.DataFrame, column: str) -> pd.DataFrame:
+    """:func:`successful` rows with ``column``; :class:`NotComputable` saying why when there are none."""
+    ok = successful(rows, column)
+    if len(ok):
+        return ok
+    if rows.empty:
+        raise NotComputable("there are no rows")
+    if not (rows["status"] == "ok").any():
+        stages = rows["stage"].fillna("?").value_counts()
+        where = ", ".join(f"{count} at stage {stage!r}" for stage, count in stages.items())
+        raise NotComputable(f"every one of the {len(rows)} rows failed ({where}); see Failures")
+    raise NotComputable(f"no successful row holds {column!r} (the run's metrics.compute did not produce it)")
+
+
+def explainer_count(rows: pd.DataFrame, column: str) -> int:
+    """How many explainers have at least one successful ``column`` value."""
+    return int(successful(rows, column)["explainer"].nunique())
 
 
 def complete_instances(rows: pd.DataFrame, column: str = "fsyn") -> pd.DataFrame:
@@ -38,3 +61,21 @@ def split_by_correctness(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
         parts["correct"] = known[known["correct"].astype(bool)]
         parts["incorrect"] = known[~known["correct"].astype(bool)]
     return parts
+
+
+def correctness_split_problem(rows: pd.DataFrame) -> str | None:
+    """Why a correct/incorrect comparison cannot be made on these rows (``None`` when it can)."""
+    ok = successful(rows)
+    if ok.empty:
+        return "there is no successful row"
+    known = ok["correct"].dropna() if "correct" in ok else pd.Series(dtype=bool)
+    if known.empty:
+        return "correctness is unknown for every row (no reference answers)"
+    instances = ok.loc[known.index].drop_duplicates(list(INSTANCE))
+    right, n = int(instances["correct"].astype(bool).sum()), len(instances)
+    counted = f"{n} instance{'s' if n != 1 else ''}"
+    if right == n:
+        return f"every answer is correct ({counted}): there are no incorrect answers to compare"
+    if right == 0:
+        return f"every answer is incorrect ({counted}): there are no correct answers to compare"
+    return None

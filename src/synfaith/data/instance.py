@@ -1,4 +1,9 @@
-"""The unit every dataset yields, with model-agnostic ground truth."""
+"""The unit every dataset yields, with model-agnostic ground truth.
+
+An instance's image is opened by :meth:`Instance.load_image` under the instance's pixel budget
+(:data:`~synfaith.data.images.DEFAULT_PIXEL_BUDGET` unless its loader set another), checked from
+the image header before anything is decoded.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
+
+from synfaith.data.images import DEFAULT_PIXEL_BUDGET, check_size, open_image
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,8 @@ class Instance:
         answer: the reference answer: ``"yes"``/``"no"`` or a choice letter; optional.
         meta: free-form fields (dataset, subset, family, …).
         ground_truth: planted or annotated evidence, when known.
+        pixel_budget: the most pixels :meth:`load_image` accepts (None: no budget); set by the
+            loader from its ``max_megapixels`` option. Not part of the instance's identity.
     """
 
     id: str
@@ -58,27 +67,33 @@ class Instance:
     answer: str | None = None
     meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     ground_truth: GroundTruth | None = None
+    pixel_budget: int | None = field(default=DEFAULT_PIXEL_BUDGET, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.question, str) or not self.question.strip():
             raise ValueError(f"instance {self.id!r} has an empty question")
         if self.choices is not None:
+            if isinstance(self.choices, (str, bytes)) or not all(isinstance(c, str) and c.strip() for c in self.choices):
+                raise ValueError(f"instance {self.id!r}: choices must be a sequence of non-empty strings, got {self.choices!r}")
             object.__setattr__(self, "choices", tuple(self.choices))
             if not 2 <= len(self.choices) <= 26:
                 raise ValueError(f"instance {self.id!r} needs 2 to 26 choices, got {len(self.choices)}")
+        if self.answer is not None and not isinstance(self.answer, str):
+            raise ValueError(f"instance {self.id!r}: the answer must be a string or None, got {self.answer!r}")
 
     def load_image(self) -> Image.Image:
-        """The image as RGB, opened from disk if it is a path."""
+        """The image as RGB, opened from disk if it is a path, refused over :attr:`pixel_budget`.
+
+        Raises:
+            FileNotFoundError: the image file does not exist.
+            ImageTooLargeError: the image has more pixels than the budget (nothing decoded).
+            ValueError: the file is not an image PIL can read.
+        """
+        what = f"image of instance {self.id!r}"
         if isinstance(self.image, Image.Image):
+            check_size(*self.image.size, self.pixel_budget, what)
             return self.image.convert("RGB")
-        path = Path(self.image)
-        try:
-            with Image.open(path) as image:
-                return image.convert("RGB")
-        except FileNotFoundError:
-            raise FileNotFoundError(f"instance {self.id!r}: image file not found: {path}") from None
-        except OSError as error:
-            raise ValueError(f"instance {self.id!r}: cannot read image {path}: {error}") from None
+        return open_image(Path(self.image), budget=self.pixel_budget, what=what)
 
     @property
     def choice_letters(self) -> tuple[str, ...]:

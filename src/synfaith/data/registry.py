@@ -14,7 +14,9 @@ def register_dataset(name: str):
     """Decorator registering ``loader(**options) -> DatasetSource`` under ``name``.
 
     The loader's keyword parameters, with type annotations and defaults, are the dataset's
-    options; a config's options are checked against them before a run starts.
+    options; a config's options are checked against them before a run starts. A loader that
+    opens images should take ``max_megapixels: float | None = 64`` (the pixel budget, checked
+    from each image's header) and set it on its instances (``Instance.pixel_budget``).
     """
 
     def decorate(loader: Callable[..., DatasetSource]) -> Callable[..., DatasetSource]:
@@ -49,32 +51,43 @@ def synthetic(
 
 
 @register_dataset("jsonl")
-def jsonl(path: str, image_root: str | None = None) -> DatasetSource:
-    """synfaith's JSONL format (see :mod:`synfaith.data.jsonl`)."""
+def jsonl(
+    path: str, image_root: str | None = None, max_megapixels: float | None = 64, allowed_roots: list[str] | None = None
+) -> DatasetSource:
+    """synfaith's JSONL format (see :mod:`synfaith.data.jsonl`).
+
+    Image paths resolve against ``image_root`` (default: the file's folder) and must stay inside
+    it or inside one of ``allowed_roots``; images over ``max_megapixels`` (None: no budget) fail
+    their row.
+    """
     from synfaith.data.jsonl import load_jsonl
 
-    return load_jsonl(path, image_root)
+    return load_jsonl(path, image_root, max_megapixels=max_megapixels, allowed_roots=allowed_roots)
 
 
 @register_dataset("repope")
-def repope(annotations: str, image_root: str, split: str = "random") -> DatasetSource:
-    """RePOPE annotations plus a local COCO val2014 folder."""
+def repope(annotations: str, image_root: str, split: str = "random", max_megapixels: float | None = 64) -> DatasetSource:
+    """RePOPE annotations plus a local COCO val2014 folder (image paths must stay inside it)."""
     from synfaith.data.repope import load_repope
 
-    return load_repope(annotations, image_root, split)
+    return load_repope(annotations, image_root, split, max_megapixels=max_megapixels)
 
 
 @register_dataset("cvbench")
-def cvbench(source: str = "nyu-visionx/CV-Bench", config: str | None = None, split: str = "test") -> DatasetSource:
+def cvbench(
+    source: str = "nyu-visionx/CV-Bench", config: str | None = None, split: str = "test", max_megapixels: float | None = 64
+) -> DatasetSource:
     """CV-Bench by hub name or local Parquet/Arrow path."""
     from synfaith.data.tables import load_cvbench
 
-    return load_cvbench(source, config, split)
+    return load_cvbench(source, config, split, max_megapixels=max_megapixels)
 
 
 @register_dataset("mmstar")
-def mmstar(source: str = "Lin-Chen/MMStar", config: str | None = None, split: str = "val") -> DatasetSource:
+def mmstar(
+    source: str = "Lin-Chen/MMStar", config: str | None = None, split: str = "val", max_megapixels: float | None = 64
+) -> DatasetSource:
     """MMStar by hub name or local Parquet/Arrow path."""
     from synfaith.data.tables import load_mmstar
 
-    return load_mmstar(source, config, split)
+    return load_mmstar(source, config, split, max_megapixels=max_megapixels)

@@ -4,23 +4,56 @@ Annotation files ``coco_repope_{random,popular,adversarial}.json`` hold one JSON
 line: ``{"question_id", "image": "COCO_val2014_….jpg", "text": "Is there a <object> in the
 image?", "label": "yes"|"no"}``. Images come from a local COCO val2014 folder. The object
 named in the question is recorded as its deciding word (no boxes: RePOPE has none).
+
+Lines are read as in :mod:`synfaith.data.jsonl`: each decoded as UTF-8 on its own, non-finite
+numbers refused, and a bad line is one InvalidRow naming the file, the line and the field.
+``question_id`` is a string or an integer; ``image`` must resolve inside ``image_root`` (after
+``..`` and symlinks) and its header must be within the pixel budget (``max_megapixels``).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
+from synfaith.data.images import budget_of, resolve_roots
 from synfaith.data.instance import GroundTruth, Instance
+from synfaith.data.jsonl import (
+    LineError,
+    describe,
+    image_problem,
+    keep_apart,
+    parse_line,
+    printable,
+    read_lines,
+    value_problems,
+)
 from synfaith.data.source import DatasetSource, InvalidRow, Row
 
 SPLITS = ("random", "popular", "adversarial")
 _OBJECT = re.compile(r"^is there an? (.+?) in the image\??$", re.IGNORECASE)
 
 
-def load_repope(annotations: str | Path, image_root: str | Path, split: str = "random") -> DatasetSource:
-    """RePOPE from its annotations (a file, or the folder holding ``coco_repope_<split>.json``)."""
+def _question_id(record: object) -> tuple[str | int | None, str | None]:
+    """A record's ``question_id`` and the problem with it, if any."""
+    value = record.get("question_id") if isinstance(record, dict) else None
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value, None
+    if isinstance(value, str) and value.strip():
+        problems = value_problems(value, "question_id")
+        return (None, problems[0]) if problems else (value, None)
+    return None, f"field 'question_id' must be a string or an integer, got {describe(value)}"
+
+
+def load_repope(annotations: str | Path, image_root: str | Path, split: str = "random", *, max_megapixels: float | None = 64) -> DatasetSource:
+    """RePOPE from its annotations (a file, or the folder holding ``coco_repope_<split>.json``).
+
+    Args:
+        annotations: the annotation file or its folder.
+        image_root: the COCO val2014 folder; image paths must stay inside it.
+        split: ``random``, ``popular`` or ``adversarial`` (when ``annotations`` is a folder).
+        max_megapixels: the pixel budget of each image (None: no budget).
+    """
     annotations = Path(annotations)
     if annotations.is_dir():
         if split not in SPLITS:
@@ -31,37 +64,65 @@ def load_repope(annotations: str | Path, image_root: str | Path, split: str = "r
     image_root = Path(image_root)
     if not image_root.is_dir():
         raise FileNotFoundError(f"COCO val2014 image folder not found: {image_root}")
-    lines = [line for line in annotations.read_text(encoding="utf-8").splitlines() if line.strip()]
-    records = []
-    for number, line in enumerate(lines, 1):
+    roots = resolve_roots([image_root])
+    budget = budget_of(max_megapixels)
+    lines = read_lines(annotations)
+    numbers = [number for number, _ in lines]
+    ids = []
+    for number, raw in lines:
         try:
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                raise json.JSONDecodeError("not a JSON object", line, 0)
-            records.append(record)
-        except json.JSONDecodeError as error:
-            records.append(InvalidRow(f"repope-{split}-line{number}", f"line {number} is not valid JSON: {error.msg}"))
-    ids = [r.id if isinstance(r, InvalidRow) else f"repope-{split}-{r.get('question_id', n)}" for n, r in enumerate(records)]
+            question_id = _question_id(parse_line(raw))[0]
+        except LineError:
+            question_id = None
+        ids.append(f"repope-{split}-{question_id}" if question_id is not None else f"repope-{split}-line{number}")
+    duplicate_of = keep_apart(ids, numbers)
 
     def build(index: int) -> Row:
-        record = records[index]
-        if isinstance(record, InvalidRow):
-            return record
-        missing = [k for k in ("image", "text", "label") if not record.get(k)]
-        if missing:
-            return InvalidRow(ids[index], f"missing field {', '.join(repr(m) for m in missing)}")
-        label = str(record["label"]).strip().lower()
+        number, raw = lines[index]
+        errors: list[str] = []
+        if index in duplicate_of:
+            errors.append(f"field 'question_id' repeats the id of line {numbers[duplicate_of[index]]}")
+
+        def invalid() -> InvalidRow:
+            return InvalidRow(ids[index], printable(f"{annotations.name} line {number}: {'; '.join(errors)}"))
+
+        try:
+            record = parse_line(raw)
+        except LineError as error:
+            errors.append(str(error))
+            return invalid()
+        if not isinstance(record, dict):
+            errors.append(f"not a JSON object (got {describe(record)})")
+            return invalid()
+        errors += [p for p in [_question_id(record)[1]] if p]
+        for key in ("image", "text", "label"):
+            value = record.get(key)
+            if value is None:
+                errors.append(f"missing field {key!r}")
+            elif not isinstance(value, str) or not value.strip():
+                errors.append(f"field {key!r} must be a non-empty string, got {describe(value)}")
+            else:
+                errors += value_problems(value, key)
+        if errors:
+            return invalid()
+        label = record["label"].strip().lower()
         if label not in ("yes", "no"):
-            return InvalidRow(ids[index], f"label must be 'yes' or 'no', got {record['label']!r}")
+            errors.append(f"field 'label' must be 'yes' or 'no', got {describe(record['label'])}")
+            return invalid()
+        image, problem = image_problem(record["image"], roots, budget)
+        if problem:
+            errors.append(problem)
+            return invalid()
         match = _OBJECT.match(record["text"].strip())
         truth = GroundTruth(words=(match.group(1),)) if match else None
         return Instance(
             id=ids[index],
-            image=image_root / record["image"],
+            image=image,
             question=record["text"],
             answer=label,
             meta={"dataset": "repope", "split": split, "question_id": record.get("question_id")},
             ground_truth=truth,
+            pixel_budget=budget,
         )
 
-    return DatasetSource(f"repope-{split}", len(records), build, ids)
+    return DatasetSource(f"repope-{split}", len(lines), build, ids)

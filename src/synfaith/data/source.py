@@ -3,8 +3,10 @@
 Every loader returns a :class:`DatasetSource`: its length is known up front and row ``i`` is
 built on demand, so a run can subsample with a seed, shard by index and resume without
 decoding images it will not use. A row that cannot become an :class:`Instance` (a missing
-field, an empty question, an undecodable image) is returned as an :class:`InvalidRow` with
-the reason; the runner records it as a failure row and goes on.
+field, an empty question, an image over the pixel budget or outside its folder) is returned as
+an :class:`InvalidRow` with the reason — for file-based loaders naming the file, the line and
+the field, e.g. ``data.jsonl line 7: field 'question' must be a non-empty string, got NaN``;
+the runner records it as a failure row at stage ``load`` and goes on.
 """
 
 from __future__ import annotations

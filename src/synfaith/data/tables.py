@@ -3,18 +3,26 @@
 Local files are read with pyarrow (a ``.parquet`` file, a folder of them, or a ``datasets``
 ``.arrow`` file); a name goes through ``datasets.load_dataset``, which needs the hub or the
 local ``datasets`` cache. Image columns may hold ``{"bytes", "path"}`` structs (Parquet) or
-decoded PIL images (``datasets``).
+decoded PIL images (``datasets``). Every image is held to the pixel budget (``max_megapixels``,
+default 64), checked from the header before bytes or files are decoded; an image over it is a
+failure row at stage ``load`` naming its size.
 """
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from synfaith.data.images import (
+    DEFAULT_PIXEL_BUDGET,
+    ImageTooLargeError,
+    budget_of,
+    check_size,
+    open_image,
+)
 from synfaith.data.instance import Box, GroundTruth, Instance
 from synfaith.data.source import DatasetSource, InvalidRow, Row
 
@@ -47,13 +55,27 @@ def read_table(source: str | Path, config: str | None = None, split: str = "test
         import datasets
     except ImportError as error:  # pragma: no cover - datasets is a dependency
         raise DatasetNotAvailableError(f"{source!r} is not a local path and the 'datasets' package is missing") from error
+    from synfaith.hub import HubUnreachableError, offline, reachable
+
+    unreachable = None
+    if not offline():
+        try:
+            reachable(str(source), "dataset")  # bounded: the hub's first answer has no timeout of its own
+        except HubUnreachableError as error:
+            unreachable = error
+    previous = datasets.config.HF_HUB_OFFLINE
     try:
+        if unreachable is not None:
+            datasets.config.HF_HUB_OFFLINE = True  # the local cache only: do not wait on the hub again
         return datasets.load_dataset(str(source), config, split=split)
-    except Exception as error:  # datasets raises many types for "offline" and "not found"
+    except Exception as error:  # noqa: BLE001 - datasets raises many types for "offline" and "not found"
+        reason = str(unreachable) if unreachable is not None else f"{type(error).__name__}: {str(error).strip().splitlines()[0][:300]}"
         raise DatasetNotAvailableError(
-            f"cannot load dataset {source!r} (config {config!r}, split {split!r}): {type(error).__name__}: {error}. "
+            f"cannot load dataset {source!r} (config {config!r}, split {split!r}): {reason}. "
             "Without hub access, download it elsewhere (e.g. its Parquet files) and pass the local path instead."
         ) from None
+    finally:
+        datasets.config.HF_HUB_OFFLINE = previous
 
 
 def table_rows(table) -> tuple[int, Any]:
@@ -70,21 +92,25 @@ def table_ids(table, column: str, prefix: str) -> list[str]:
     return [f"{prefix}-{v if v is not None else i}" for i, v in enumerate(values)] if values else [f"{prefix}-{i}" for i in range(len(table))]
 
 
-def decode_image(value: Any) -> Image.Image:
-    """An image column value (PIL image, ``{"bytes", "path"}`` struct, raw bytes) as RGB."""
+def decode_image(value: Any, budget: int | None = DEFAULT_PIXEL_BUDGET) -> Image.Image:
+    """An image column value (PIL image, ``{"bytes", "path"}`` struct, raw bytes) as RGB.
+
+    Raises:
+        ImageTooLargeError: over ``budget`` pixels (bytes and files: checked before decoding).
+        ValueError: an empty or unreadable value.
+    """
     if isinstance(value, Image.Image):
+        check_size(*value.size, budget)
         return value.convert("RGB")
     if isinstance(value, dict):
         if value.get("bytes"):
             value = value["bytes"]
         elif value.get("path"):
-            with Image.open(value["path"]) as image:
-                return image.convert("RGB")
+            return open_image(value["path"], budget=budget)
         else:
             raise ValueError("the image column is empty")
     if isinstance(value, (bytes, bytearray)):
-        with Image.open(io.BytesIO(value)) as image:
-            return image.convert("RGB")
+        return open_image(bytes(value), budget=budget)
     raise ValueError(f"cannot read an image from a {type(value).__name__}")
 
 
@@ -114,25 +140,39 @@ def table_source(name: str, source, config, split, id_column: str, required: tup
         missing = [k for k in required if record.get(k) in (None, "", [])]
         if missing:
             return InvalidRow(ids[index], f"missing field {', '.join(repr(m) for m in missing)}")
-        return make_instance(record, ids[index])
+        try:
+            return make_instance(record, ids[index])
+        except ImageTooLargeError as error:
+            return InvalidRow(ids[index], f"field 'image': {error}")
 
     return DatasetSource(name, length, build, ids)
 
 
-def load_cvbench(source: str | Path = "nyu-visionx/CV-Bench", config: str | None = None, split: str = "test") -> DatasetSource:
+def _choices(value: Any) -> tuple[str, ...]:
+    """A list column of choices as strings; a bare string is refused (not one choice per character)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise TypeError(f"field 'choices' must be a list of strings, got {value!r}")
+    return tuple(str(c) for c in value)
+
+
+def load_cvbench(
+    source: str | Path = "nyu-visionx/CV-Bench", config: str | None = None, split: str = "test", *, max_megapixels: float | None = 64
+) -> DatasetSource:
     """CV-Bench (Tong et al. 2024): 2D/3D count, relation, depth, distance multiple choice."""
+    budget = budget_of(max_megapixels)
 
     def make_instance(record: dict, row_id: str) -> Instance:
         boxes = _boxes(record.get("bbox"))
         return Instance(
             id=row_id,
-            image=decode_image(record["image"]),
+            image=decode_image(record["image"], budget),
             question=record["question"],
-            choices=tuple(str(c) for c in record["choices"]),
+            choices=_choices(record["choices"]),
             answer=str(record["answer"]),
             meta={k: record.get(k) for k in ("type", "task", "source", "source_dataset") if record.get(k) is not None}
             | {"dataset": "cvbench"},
             ground_truth=GroundTruth(boxes=boxes) if boxes else None,
+            pixel_budget=budget,
         )
 
     return table_source("cvbench", source, config, split, "idx", ("image", "question", "choices", "answer"), make_instance)
@@ -157,8 +197,11 @@ def split_mmstar_question(text: str) -> tuple[str, tuple[str, ...] | None]:
     return text[: match.start()].strip(), tuple(body for _, body in options)
 
 
-def load_mmstar(source: str | Path = "Lin-Chen/MMStar", config: str | None = None, split: str = "val") -> DatasetSource:
+def load_mmstar(
+    source: str | Path = "Lin-Chen/MMStar", config: str | None = None, split: str = "val", *, max_megapixels: float | None = 64
+) -> DatasetSource:
     """MMStar (Chen et al. 2024): 1,500 vision-indispensable multiple-choice questions."""
+    budget = budget_of(max_megapixels)
 
     def make_instance(record: dict, row_id: str) -> Instance:
         question, choices = split_mmstar_question(record["question"])
@@ -167,11 +210,12 @@ def load_mmstar(source: str | Path = "Lin-Chen/MMStar", config: str | None = Non
             meta["answer_pattern"] = r"\(?\b([A-F])\b\)?"
         return Instance(
             id=row_id,
-            image=decode_image(record["image"]),
+            image=decode_image(record["image"], budget),
             question=question,
             choices=choices,
             answer=str(record["answer"]).strip(),
             meta=meta,
+            pixel_budget=budget,
         )
 
     return table_source("mmstar", source, config, split, "index", ("image", "question", "answer"), make_instance)

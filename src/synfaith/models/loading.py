@@ -76,10 +76,10 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, *, allow_download: bool 
         return Path(snapshot_download(name, local_files_only=True))
     except Exception:  # noqa: BLE001 — any failure here means "not cached"; we try the hub next
         pass
-    reason = "downloads are disabled (HF_HUB_OFFLINE=1)" if constants.HF_HUB_OFFLINE else "downloads are disabled"
-    if allow_download and not constants.HF_HUB_OFFLINE:
-        from synfaith.hub import HubUnreachableError, reachable
+    from synfaith.hub import HubUnreachableError, offline, reachable
 
+    reason = "downloads are disabled (HF_HUB_OFFLINE=1)" if offline() else "downloads are disabled"
+    if allow_download and not offline():
         try:
             reachable(name, "model", hub_timeout)  # bounded: repo_info itself has no timeout
             return Path(snapshot_download(name, etag_timeout=min(10.0, hub_timeout or 10.0)))

@@ -17,15 +17,22 @@ happens client-side:
   ``prompt_logprobs`` + ``continue_final_message``) teacher-forces the whole answer, any length.
 
 Variants of one game batch are sent concurrently (``max_concurrency``) and cached by the game.
+Connection failures, timeouts and HTTP 429/502/503/504 are retried with bounded exponential
+backoff; the API key and any credentials in the URL are registered with
+:mod:`synfaith.secrets`, so no error message, row or log line shows them.
 """
 
 from __future__ import annotations
 
 import base64
+import http.client
 import io
 import json
+import os
+import random
 import re
 import threading
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -41,12 +48,55 @@ from synfaith.data.instance import Instance
 from synfaith.games.base import Game
 from synfaith.models.answers import AnswerFormat, answer_format_for, answer_token_span, is_correct
 from synfaith.models.ground_truth import map_ground_truth
-from synfaith.models.prompts import build_user_text
 from synfaith.models.pixels import PixelViews, blurred_copy
+from synfaith.models.prompts import build_user_text
+from synfaith.secrets import MASK, redact, register_secret, url_credentials
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+MAX_BACKOFF = 8.0  # seconds: the longest wait between two attempts
 
 
 class RemoteModelError(RuntimeError):
-    """The endpoint failed or answered something the adapter cannot use."""
+    """The endpoint failed or answered something the adapter cannot use (the message is redacted)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(str(message)))
+
+
+class _Secret:
+    """A header value that never shows itself in a repr, a str or an attribute dump (its secrets are registered on unpickling too)."""
+
+    def __init__(self, value: str, *secrets: str) -> None:
+        self.value, self._secrets = value, secrets
+        for secret in secrets:
+            register_secret(secret)
+
+    def __repr__(self) -> str:
+        return MASK
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        return (_Secret, (self.value, *self._secrets))
+
+
+def _authorization(api_key: str | None, user: str | None, password: str | None) -> _Secret | None:
+    """The ``Authorization`` header: Bearer for a key or a lone token, Basic for ``user:password``."""
+    if api_key:
+        return _Secret(f"Bearer {api_key}", api_key)
+    if user and password:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return _Secret(f"Basic {token}", password, token)
+    if user or password:
+        return _Secret(f"Bearer {user or password}", user or password)
+    return None
+
+
+def _detail(error: urllib.error.HTTPError) -> str:
+    try:
+        return " ".join(error.read().decode(errors="replace").split())[:500]
+    except (OSError, http.client.HTTPException):
+        return "(the body could not be read)"
 
 
 @dataclass(frozen=True)
@@ -62,14 +112,33 @@ class RemoteChatAdapter:
     """A model behind ``{base_url}/v1/chat/completions`` as a synfaith game.
 
     Args:
-        base_url: the server root, e.g. ``"http://localhost:8000"``.
+        base_url: the server root, e.g. ``"http://localhost:8000"``. Credentials in it
+            (``http://user:password@host:port``) are removed from :attr:`base_url` and sent as an
+            ``Authorization`` header instead: Basic for ``user:password``, Bearer for a lone token
+            (``http://TOKEN@host`` or ``http://:TOKEN@host``).
         model: the model name the server expects.
         grid: (rows, cols) of visual units over the image.
         text_units: ``"tokens"`` (server tokenizer) or ``"words"``.
         mask_text: the string that replaces a masked text unit.
         scoring: ``"top_logprobs"`` or ``"prompt_logprobs"`` (see the module docstring).
         answer_cue: text appended to every user message (not a query unit), e.g. ``"Answer:"``.
-        max_new_tokens, top_logprobs, max_concurrency, timeout, batch_size: request settings.
+        max_new_tokens: tokens generated for the clean input's answer.
+        top_logprobs: how many alternatives ``scoring="top_logprobs"`` asks for (the answer token
+            must be among them).
+        max_concurrency: requests in flight at once while a game batch is scored.
+        timeout: seconds one HTTP request may take.
+        batch_size: the game's batch size (variants per call of the scoring loop).
+        api_key: a key sent as ``Authorization: Bearer …``; it wins over the URL's credentials
+            and over ``api_key_env``.
+        api_key_env: the environment variable read for the key when ``api_key`` is not given and
+            the URL carries no credentials (default ``"OPENAI_API_KEY"``; None: never read one).
+        retries: further attempts after a connection error (refused, reset, the server hanging
+            up), a timeout or HTTP 429/502/503/504; other 4xx/5xx answers are not retried.
+        backoff: seconds before the first retry, doubling each time (capped at 8 s, with jitter;
+            a ``Retry-After`` header is honoured up to the cap).
+
+    Whatever key is used is registered with :func:`synfaith.secrets.register_secret`: it is
+    masked in every message, and never part of an exception message or an attribute's repr.
     """
 
     capabilities: ClassVar[frozenset[str]] = frozenset({GAME})  # a black box: no gradients, no attention
@@ -90,11 +159,21 @@ class RemoteChatAdapter:
         timeout: float = 60.0,
         batch_size: int = 64,
         api_key: str | None = None,
+        api_key_env: str | None = "OPENAI_API_KEY",
+        retries: int = 4,
+        backoff: float = 0.5,
     ) -> None:
         if text_units not in ("tokens", "words"):
             raise ValueError(f"text_units must be 'tokens' or 'words', got {text_units!r}")
         if scoring not in ("top_logprobs", "prompt_logprobs"):
             raise ValueError(f"scoring must be 'top_logprobs' or 'prompt_logprobs', got {scoring!r}")
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0 or not backoff >= 0:
+            raise ValueError(f"retries must be an integer >= 0 and backoff a number >= 0, got {retries!r} and {backoff!r}")
+        base_url, user, password = url_credentials(str(base_url))
+        register_secret(password or user)  # the URL's secret (a lone user is a token), whichever header is sent
+        if not (api_key or user or password) and api_key_env:
+            api_key = os.environ.get(api_key_env) or None
+        self._authorization = _authorization(api_key, user, password)
         self.base_url = base_url.rstrip("/")
         self.name = model
         self.grid = tuple(grid)
@@ -107,27 +186,53 @@ class RemoteChatAdapter:
         self.max_concurrency = max_concurrency
         self.timeout = timeout
         self.batch_size = batch_size
-        self.api_key = api_key
+        self.api_key_env = api_key_env
+        self.retries, self.backoff = retries, float(backoff)
         self.requests = 0  # HTTP requests sent (pool threads count under a lock)
         self._count_lock = threading.Lock()
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.base_url!r}, model={self.name!r})"
+
     # -- HTTP ------------------------------------------------------------------------------
+    def _delay(self, attempt: int, retry_after: str | None) -> float:
+        """Seconds to wait before attempt ``attempt + 1``: exponential with jitter, or the server's Retry-After."""
+        if retry_after and retry_after.strip().isdigit():
+            return min(float(retry_after.strip()), MAX_BACKOFF)
+        return min(self.backoff * 2 ** (attempt - 1), MAX_BACKOFF) * random.uniform(0.5, 1.0)
+
     def _post(self, path: str, body: dict) -> dict:
-        request = urllib.request.Request(
-            self.base_url + path,
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})},
-        )
-        with self._count_lock:
-            self.requests += 1
+        url = self.base_url + path
+        headers = {"Content-Type": "application/json"} | ({"Authorization": self._authorization.value} if self._authorization else {})
+        data = json.dumps(body).encode()
+        attempts, last = self.retries + 1, ""
+        for attempt in range(1, attempts + 1):
+            with self._count_lock:
+                self.requests += 1
+            retry_after = None
+            try:
+                with urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers), timeout=self.timeout) as response:
+                    raw = response.read()
+                break
+            except urllib.error.HTTPError as error:
+                detail = _detail(error)
+                if error.code not in RETRY_STATUSES:
+                    raise RemoteModelError(f"{url} answered {error.code}: {detail}") from None
+                last, retry_after = f"HTTP {error.code}: {detail}", error.headers.get("Retry-After")
+            except (OSError, http.client.HTTPException) as error:  # URLError is an OSError
+                reason = error.reason if isinstance(error, urllib.error.URLError) else error
+                last = f"{type(reason).__name__}: {reason}" if isinstance(reason, BaseException) else f"URLError: {reason}"
+                # refused, reset, the server hanging up (RemoteDisconnected), a timeout: worth another attempt
+                if not isinstance(reason, (ConnectionError, TimeoutError, http.client.IncompleteRead)):
+                    raise RemoteModelError(f"cannot reach {url}: {last}") from None
+            if attempt < attempts:
+                time.sleep(self._delay(attempt, retry_after))
+        else:
+            raise RemoteModelError(f"cannot get an answer from {url} after {attempts} attempt{'s' * (attempts > 1)}; last error: {last}")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            detail = error.read().decode(errors="replace")[:500]
-            raise RemoteModelError(f"{self.base_url}{path} answered {error.code}: {detail}") from None
-        except urllib.error.URLError as error:
-            raise RemoteModelError(f"cannot reach {self.base_url}{path}: {error.reason}") from None
+            return json.loads(raw)
+        except ValueError:
+            raise RemoteModelError(f"{url} answered something that is not JSON: {raw[:200]!r}") from None
 
     # -- preparing an instance ---------------------------------------------------------------
     @staticmethod

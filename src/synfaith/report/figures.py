@@ -33,7 +33,7 @@ def rank_shift(ranks: pd.DataFrame):
 
 def heatmap(table: pd.DataFrame, title: str, fmt: str = "{:.1f}"):
     """A labelled heatmap of a numeric table (rows × columns)."""
-    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * table.shape[1], 0.8 + 0.35 * table.shape[0]))
+    fig, ax = plt.subplots(figsize=(max(3.0, 1.0 + 0.55 * table.shape[1]), max(2.4, 0.8 + 0.35 * table.shape[0])))
     image = ax.imshow(table.to_numpy(dtype=float), cmap="viridis_r", aspect="auto")
     ax.set_xticks(range(table.shape[1]), table.columns, rotation=60, ha="right", fontsize=7)
     ax.set_yticks(range(table.shape[0]), table.index, fontsize=8)
