@@ -26,8 +26,11 @@ demo: $(STAMP)
 	$(VENV)/bin/synfaith report runs/demo
 
 # The report test drives headless Chromium; install it where we may (root with apt), else it skips.
+# Tests run on every core (pytest-xdist, one torch thread per worker; files stay whole so each
+# module-scoped fixture is built once); TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= auto
 test: $(STAMP) chromium
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \

@@ -1,6 +1,15 @@
 """Shared test helpers and fixtures (tiny twins of the three architectures, built once per session)."""
 
-import numpy as np
+import os
+
+# Under pytest-xdist each worker gets one torch thread (and so does every subprocess a test
+# starts): two workers × one thread beat one worker × two threads on small models, and
+# oversubscribed OpenMP threads spin against each other.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") != "1":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
 import pytest
 from PIL import Image
 
