@@ -103,18 +103,22 @@ def test_rerun_skips_finished_rows(tmp_path):
     assert added.rows_written == 2 and len(store.read_rows()) == 8
 
 
-def test_sigkill_mid_run_then_rerun_gives_exactly_the_uninterrupted_rows(reference_rows, tmp_path):
+def start_run_until(tmp_path, condition):
+    """``synfaith run`` of the small config in a subprocess, returned once ``condition(process)`` holds while it runs."""
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(small_config(tmp_path / "run")))
     command = [sys.executable, "-m", "synfaith.cli", "run", str(path), "--no-progress"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    rows_dir = tmp_path / "run" / "rows"
     deadline = time.time() + 120
-    while time.time() < deadline and process.poll() is None:
-        if len(list(rows_dir.glob("*.parquet"))) >= 2:
-            break
+    while time.time() < deadline and process.poll() is None and not condition(process):
         time.sleep(0.05)
-    assert process.poll() is None, "the run finished before it could be killed"
+    assert process.poll() is None, "the run ended before the test could act on it"
+    return process, command, path
+
+
+def test_sigkill_mid_run_then_rerun_gives_exactly_the_uninterrupted_rows(reference_rows, tmp_path):
+    rows_dir = tmp_path / "run" / "rows"
+    process, command, _ = start_run_until(tmp_path, lambda _: len(list(rows_dir.glob("*.parquet"))) >= 2)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     partial = RunStore(tmp_path / "run").read_rows()
@@ -135,17 +139,8 @@ def test_sigkill_mid_run_then_rerun_gives_exactly_the_uninterrupted_rows(referen
 def test_a_second_run_on_a_held_directory_exits_2_naming_the_holder(reference_rows, tmp_path, capsys):
     from synfaith.cli import main
 
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(small_config(tmp_path / "run")))
-    command = [sys.executable, "-m", "synfaith.cli", "run", str(path), "--no-progress"]
-    holder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     lock = tmp_path / "run" / ".lock"
-    deadline = time.time() + 120
-    while time.time() < deadline and holder.poll() is None:
-        if lock.is_file() and f"process {holder.pid}" in lock.read_text():
-            break
-        time.sleep(0.05)
-    assert holder.poll() is None, "the first run ended before the second could start"
+    holder, _, path = start_run_until(tmp_path, lambda run: lock.is_file() and f"process {run.pid}" in lock.read_text())
     assert main(["run", str(path), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"is in use by process {holder.pid}" in err and "Traceback" not in err

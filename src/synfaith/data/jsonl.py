@@ -33,7 +33,6 @@ load as usual. A repeated id keeps the first line and fails the later ones (id `
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Sequence
@@ -49,89 +48,10 @@ from synfaith.data.images import (
     resolve_roots,
 )
 from synfaith.data.instance import Box, GroundTruth, Instance
-from synfaith.data.source import DatasetSource, InvalidRow, Row
+from synfaith.data.json_lines import JsonLines, NonFinite, describe
+from synfaith.data.source import DatasetSource, Row
 
-BOM = b"\xef\xbb\xbf"
 _FIELD = re.compile(r"(?:missing )?field '([^'.\[]+)")  # the top-level field an error names
-
-
-class LineError(ValueError):
-    """A line that is not a JSON value at all (the message says why)."""
-
-
-class NonFinite:
-    """A ``NaN``, ``Infinity`` or overflowing number in the JSON text; never a valid value."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
-
-
-def _float(text: str) -> float | NonFinite:
-    value = float(text)
-    return value if math.isfinite(value) else NonFinite(text)
-
-
-def read_lines(path: Path) -> list[tuple[int, bytes]]:
-    """``(line number, raw bytes)`` of every non-blank line; a UTF-8 BOM on line 1 is dropped."""
-    data = path.read_bytes()
-    data = data.removeprefix(BOM)
-    lines = []
-    for number, raw in enumerate(data.split(b"\n"), 1):
-        raw = raw.removesuffix(b"\r")
-        if raw.strip():
-            lines.append((number, raw))
-    return lines
-
-
-def parse_line(raw: bytes) -> Any:
-    """One line's JSON value. Bytes that are not UTF-8 inside strings survive as lone surrogates
-    (reported by :func:`value_problems` with the field); anywhere else they fail the line.
-
-    Raises:
-        LineError: not UTF-8 outside strings, or not valid JSON.
-    """
-    try:
-        raw.decode("utf-8")
-        encoding_error = None
-    except UnicodeDecodeError as error:
-        encoding_error = f"not valid UTF-8 (byte 0x{raw[error.start]:02x} at column {error.start + 1})"
-    text = raw.decode("utf-8", errors="surrogateescape")
-    try:
-        return json.loads(text, parse_constant=NonFinite, parse_float=_float)
-    except json.JSONDecodeError as error:
-        raise LineError(encoding_error or f"not valid JSON: {error.msg} at column {error.colno}") from None
-    except (ValueError, RecursionError) as error:  # over-long integers, nesting too deep
-        raise LineError(encoding_error or f"not valid JSON: {type(error).__name__}: {error}") from None
-
-
-def _render(value: Any, depth: int = 0) -> str:
-    if isinstance(value, NonFinite):
-        return value.text
-    if isinstance(value, (list, dict)) and depth > 3:
-        return "[…]" if isinstance(value, list) else "{…}"
-    if isinstance(value, list):
-        items = [_render(item, depth + 1) for item in value[:8]] + (["…"] if len(value) > 8 else [])
-        return f"[{', '.join(items)}]"
-    if isinstance(value, dict):
-        items = [f"{json.dumps(k, ensure_ascii=False)}: {_render(v, depth + 1)}" for k, v in list(value.items())[:8]]
-        return "{" + ", ".join(items + (["…"] if len(value) > 8 else [])) + "}"
-    return json.dumps(value, ensure_ascii=False)
-
-
-def describe(value: Any) -> str:
-    """A value as the JSON a user wrote, short: ``NaN``, ``3``, ``"abc"``, ``[0, NaN]``, ``null``."""
-    text = _render(value[:200] if isinstance(value, str) else value)
-    return text if len(text) <= 60 else text[:57] + "…"
-
-
-def printable(text: str) -> str:
-    """``text`` with any lone surrogates (bytes that were not UTF-8) written as ``\\udcff`` escapes."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _bad_text(text: str) -> str | None:
@@ -276,19 +196,6 @@ def check_record(record: dict[str, Any], errors: list[str]) -> dict[str, Any]:
     return fields
 
 
-def keep_apart(ids: list[str], numbers: Sequence[int]) -> dict[int, int]:
-    """Rename repeated ids in place (``<id>#line<n>``); ``{index: index of the first with that id}``."""
-    first_with_id: dict[str, int] = {}
-    duplicate_of: dict[int, int] = {}
-    for i, row_id in enumerate(list(ids)):
-        if row_id in first_with_id:  # would share the first row's results: keep it apart, and say so
-            duplicate_of[i] = first_with_id[row_id]
-            ids[i] = f"{row_id}#line{numbers[i]}"
-        else:
-            first_with_id[row_id] = i
-    return duplicate_of
-
-
 def image_problem(value: str, roots: Sequence[Path], budget: int | None) -> tuple[Path | None, str | None]:
     """The confined image path, and why the row cannot use it (outside the roots, missing, over budget)."""
     try:
@@ -331,34 +238,12 @@ def load_jsonl(
         raise FileNotFoundError(f"image_root is not a folder: {root}")
     roots = resolve_roots([root, *(allowed_roots or ())])
     budget = budget_of(max_megapixels)
-    lines = read_lines(path)
-    numbers = [number for number, _ in lines]
-    ids = []
-    for number, raw in lines:
-        try:
-            record = parse_line(raw)
-        except LineError:
-            record = None
-        ids.append(record_id(record, f"{path.stem}-{number}")[0])
-    duplicate_of = keep_apart(ids, numbers)
+    lines = JsonLines(path, lambda record, number: record_id(record, f"{path.stem}-{number}")[0], "id")
 
     def build(index: int) -> Row:
-        number, raw = lines[index]
-        errors: list[str] = []
-        if index in duplicate_of:
-            errors.append(f"field 'id' repeats the id of line {numbers[duplicate_of[index]]}")
-
-        def invalid() -> InvalidRow:
-            return InvalidRow(ids[index], printable(f"{path.name} line {number}: {'; '.join(errors)}"))
-
-        try:
-            record = parse_line(raw)
-        except LineError as error:
-            errors.append(str(error))
-            return invalid()
-        if not isinstance(record, dict):
-            errors.append(f"not a JSON object (got {describe(record)})")
-            return invalid()
+        record, errors = lines.record(index)
+        if record is None:
+            return lines.invalid(index, errors)
         id_problem = record_id(record, "")[1]
         errors += [id_problem] if id_problem else []
         try:
@@ -366,13 +251,13 @@ def load_jsonl(
         except RecursionError:
             errors.append("a field is nested too deeply")
         if errors:
-            return invalid()
+            return lines.invalid(index, errors)
         image, problem = image_problem(fields["image"], roots, budget)
         if problem:
             errors.append(problem)
-            return invalid()
+            return lines.invalid(index, errors)
         return Instance(
-            id=ids[index],
+            id=lines.ids[index],
             image=image,
             question=fields["question"],
             choices=fields["choices"],
@@ -382,4 +267,4 @@ def load_jsonl(
             pixel_budget=budget,
         )
 
-    return DatasetSource(name or path.stem, len(lines), build, ids)
+    return DatasetSource(name or path.stem, len(lines), build, lines.ids)

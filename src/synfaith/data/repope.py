@@ -18,17 +18,9 @@ from pathlib import Path
 
 from synfaith.data.images import budget_of, resolve_roots
 from synfaith.data.instance import GroundTruth, Instance
-from synfaith.data.jsonl import (
-    LineError,
-    describe,
-    image_problem,
-    keep_apart,
-    parse_line,
-    printable,
-    read_lines,
-    value_problems,
-)
-from synfaith.data.source import DatasetSource, InvalidRow, Row
+from synfaith.data.json_lines import JsonLines, describe
+from synfaith.data.jsonl import image_problem, value_problems
+from synfaith.data.source import DatasetSource, Row
 
 SPLITS = ("random", "popular", "adversarial")
 _OBJECT = re.compile(r"^is there an? (.+?) in the image\??$", re.IGNORECASE)
@@ -66,34 +58,17 @@ def load_repope(annotations: str | Path, image_root: str | Path, split: str = "r
         raise FileNotFoundError(f"COCO val2014 image folder not found: {image_root}")
     roots = resolve_roots([image_root])
     budget = budget_of(max_megapixels)
-    lines = read_lines(annotations)
-    numbers = [number for number, _ in lines]
-    ids = []
-    for number, raw in lines:
-        try:
-            question_id = _question_id(parse_line(raw))[0]
-        except LineError:
-            question_id = None
-        ids.append(f"repope-{split}-{question_id}" if question_id is not None else f"repope-{split}-line{number}")
-    duplicate_of = keep_apart(ids, numbers)
+
+    def row_id(record: object, number: int) -> str:
+        question_id = _question_id(record)[0]
+        return f"repope-{split}-{question_id}" if question_id is not None else f"repope-{split}-line{number}"
+
+    lines = JsonLines(annotations, row_id, "question_id")
 
     def build(index: int) -> Row:
-        number, raw = lines[index]
-        errors: list[str] = []
-        if index in duplicate_of:
-            errors.append(f"field 'question_id' repeats the id of line {numbers[duplicate_of[index]]}")
-
-        def invalid() -> InvalidRow:
-            return InvalidRow(ids[index], printable(f"{annotations.name} line {number}: {'; '.join(errors)}"))
-
-        try:
-            record = parse_line(raw)
-        except LineError as error:
-            errors.append(str(error))
-            return invalid()
-        if not isinstance(record, dict):
-            errors.append(f"not a JSON object (got {describe(record)})")
-            return invalid()
+        record, errors = lines.record(index)
+        if record is None:
+            return lines.invalid(index, errors)
         errors += [p for p in [_question_id(record)[1]] if p]
         for key in ("image", "text", "label"):
             value = record.get(key)
@@ -104,19 +79,19 @@ def load_repope(annotations: str | Path, image_root: str | Path, split: str = "r
             else:
                 errors += value_problems(value, key)
         if errors:
-            return invalid()
+            return lines.invalid(index, errors)
         label = record["label"].strip().lower()
         if label not in ("yes", "no"):
             errors.append(f"field 'label' must be 'yes' or 'no', got {describe(record['label'])}")
-            return invalid()
+            return lines.invalid(index, errors)
         image, problem = image_problem(record["image"], roots, budget)
         if problem:
             errors.append(problem)
-            return invalid()
+            return lines.invalid(index, errors)
         match = _OBJECT.match(record["text"].strip())
         truth = GroundTruth(words=(match.group(1),)) if match else None
         return Instance(
-            id=ids[index],
+            id=lines.ids[index],
             image=image,
             question=record["text"],
             answer=label,
@@ -125,4 +100,4 @@ def load_repope(annotations: str | Path, image_root: str | Path, split: str = "r
             pixel_budget=budget,
         )
 
-    return DatasetSource(f"repope-{split}", len(lines), build, ids)
+    return DatasetSource(f"repope-{split}", len(lines), build, lines.ids)

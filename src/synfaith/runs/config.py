@@ -121,10 +121,12 @@ class ModelConfig(_Strict):
     def _known_options(self) -> ModelConfig:
         from synfaith.models.loading import adapter_options_check
 
+        for key, value in self.options.items():
+            if is_secret_name(key) and value is not None and not isinstance(value, SecretStr):
+                register_secret(str(value))  # before any check: an error quoting the value must not show it
         adapter_options_check(self.adapter_class(), self.adapter_options(), f"model {redact(self.path)!r}")
         for key, value in list(self.options.items()):
             if is_secret_name(key) and isinstance(value, str):
-                register_secret(value)
                 self.options[key] = SecretStr(value)
         return self
 
