@@ -101,6 +101,7 @@ class Game(ABC):
         self.evaluations = 0
         self.calls = 0
         self.cache_hits = 0
+        self.token_forwards = 0  # tokens a model-backed game ran through its model (0 for other games)
 
     # -- the one method a game must implement -------------------------------------------
     @abstractmethod
@@ -190,6 +191,17 @@ class Game(ABC):
 
     # -- internals -----------------------------------------------------------------------
     def _evaluate_in_batches(self, image_keep: BoolMatrix, text_keep: BoolMatrix) -> np.ndarray:
+        n = image_keep.shape[0]
+        if n > self.batch_size:
+            # coalitions that share an image mask go into the same batches: a model-backed game
+            # runs the vision tower (and the shared prompt prefix) once per distinct image mask
+            order = np.lexsort(np.packbits(image_keep, axis=1).T[::-1]) if self.n_image else np.arange(n)
+            out = np.empty(n, dtype=np.float64)
+            out[order] = self._evaluate_in_batches_ordered(image_keep[order], text_keep[order])
+            return out
+        return self._evaluate_in_batches_ordered(image_keep, text_keep)
+
+    def _evaluate_in_batches_ordered(self, image_keep: BoolMatrix, text_keep: BoolMatrix) -> np.ndarray:
         n = image_keep.shape[0]
         starts = range(0, n, self.batch_size)
         if self.progress and n > self.batch_size:

@@ -26,6 +26,7 @@ from synfaith.games.base import Game
 from synfaith.models.answers import AnswerFormat, answer_format_for, answer_token_span, is_correct
 from synfaith.models.ground_truth import map_ground_truth
 from synfaith.models.pixels import PixelViews, blurred_copy
+from synfaith.models.prefix import prefix_length, shared_prefix_logits
 from synfaith.models.prompts import PromptLayoutError, align_query_tokens, build_user_text
 from synfaith.models.white_box import WhiteBoxAccess
 
@@ -60,6 +61,12 @@ class VLMAdapter(WhiteBoxAccess, ABC):
         max_new_tokens: bound of greedy decoding in :meth:`generate_target`.
         batch_size: masked variants per forward pass of the game.
         answer_cue: text appended to every user message (not a query unit).
+        prefix_cache: run the prompt before the first query token once per distinct image mask
+            and only the suffix per coalition (:mod:`synfaith.models.prefix`; exact). ``"auto"``
+            (default) shares whenever it saves at least a quarter of a batch's tokens (so on at
+            real shapes, where the image prefix is most of the prompt, and off for the toy's
+            short prompts, where the second forward call costs more than it saves); True always,
+            False never (for comparison).
     """
 
     model_types: ClassVar[tuple[str, ...]] = ()
@@ -75,8 +82,13 @@ class VLMAdapter(WhiteBoxAccess, ABC):
         max_new_tokens: int = 10,
         batch_size: int = 16,
         answer_cue: str | None = "default",
+        prefix_cache: bool | str = "auto",
     ) -> None:
+        if prefix_cache not in (True, False, "auto"):
+            raise ValueError(f"prefix_cache must be true, false or 'auto', got {prefix_cache!r}")
         self.model = model.eval()
+        self.prefix_cache = prefix_cache
+        self.token_forwards = 0  # tokens run through the language model by the game's scoring
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.name = name
@@ -261,7 +273,6 @@ class VLMAdapter(WhiteBoxAccess, ABC):
         return Target(prefix_text + answer_text, answer_text, prefix_ids, answer_ids, None)
 
     # -- scoring ---------------------------------------------------------------------------
-    # -- scoring ---------------------------------------------------------------------------
 
     def _masked_logits(
         self, prepared: Prepared, sequence: torch.Tensor, image_keep: np.ndarray, text_keep: np.ndarray, n_logits: int
@@ -275,17 +286,27 @@ class VLMAdapter(WhiteBoxAccess, ABC):
         text_keep = torch.as_tensor(np.asarray(text_keep, dtype=bool))
         device = self.device
         distinct_images, which_image = np.unique(image_keep, axis=0, return_inverse=True)
+        which_image = torch.as_tensor(which_image.ravel(), device=device)
         pixels = prepared.pixels.masked(distinct_images).to(device, self.model.dtype)
         image_inputs = {k: v.to(device) for k, v in prepared.image_inputs.items()}
         features = self.image_features(pixels, distinct_images.shape[0], image_inputs)
-        features = features[torch.as_tensor(which_image.ravel(), device=device)]
 
         input_ids = sequence.to(device).repeat(image_keep.shape[0], 1)
         query = prepared.layout.query_positions.to(device)
         input_ids[:, query] = torch.where(
             text_keep.to(device), input_ids[:, query], torch.full_like(input_ids[:, query], self.pad_token_id)
         )
-        embeds = self.merged_embeddings(input_ids, features, prepared)
+        split = prefix_length(prepared) if self.prefix_cache else None
+        if split is not None and self.prefix_cache == "auto":
+            n_variants, length = input_ids.shape
+            shared_tokens = distinct_images.shape[0] * split + n_variants * (length - split)
+            split = split if shared_tokens <= 0.75 * n_variants * length else None
+        if split is not None:
+            logits, tokens = shared_prefix_logits(self, prepared, input_ids, features, which_image, split, n_logits)
+            self.token_forwards += tokens
+            return logits
+        embeds = self.merged_embeddings(input_ids, features[which_image], prepared)
+        self.token_forwards += input_ids.numel()
         return self.forward_embeddings(embeds, input_ids, prepared, logits_to_keep=n_logits).logits[:, -n_logits:]
 
     @torch.inference_mode()
@@ -321,4 +342,7 @@ class VLMGame(Game):
         self.target = target
 
     def _evaluate(self, image_keep: np.ndarray, text_keep: np.ndarray) -> np.ndarray:
-        return self.adapter.target_probabilities(self.prepared, self.target, image_keep, text_keep)
+        before = self.adapter.token_forwards
+        values = self.adapter.target_probabilities(self.prepared, self.target, image_keep, text_keep)
+        self.token_forwards += self.adapter.token_forwards - before
+        return values

@@ -30,7 +30,7 @@ from synfaith.secrets import is_secret_name, redact, url_credentials
 
 # adapter options that change how fast, not what: they are not part of a row's identity
 NON_OUTPUT_OPTIONS = frozenset(
-    {"batch_size", "device", "max_concurrency", "timeout", "retries", "backoff", "api_key_env", "hub_timeout"}
+    {"batch_size", "device", "max_concurrency", "timeout", "retries", "backoff", "api_key_env", "hub_timeout", "prefix_cache"}
 )
 _FULL_HASH_BYTES = 64 * 1024 * 1024  # files above this are identified by name, size and mtime, not content
 

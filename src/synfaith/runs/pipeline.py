@@ -229,4 +229,5 @@ def score_instance(
         rows.append(record | values | {"status": "ok"})
     for row_record in rows:
         row_record["instance_evaluations"] = game.evaluations
+        row_record["instance_token_forwards"] = game.token_forwards
     return rows

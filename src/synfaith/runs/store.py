@@ -84,6 +84,7 @@ BASE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("explain_seconds", "float", "timing"),
     ("explain_model_calls", "int", "cost"),
     ("instance_evaluations", "int", "cost"),  # distinct coalitions the instance's one game evaluated, in all
+    ("instance_token_forwards", "int", "cost"),  # tokens its game ran through the model (prefix sharing counted)
     ("worker", "str", "timing"),
     ("fingerprint", "str", "identity"),  # the settings that produced the row (runs/identity.py)
 )
