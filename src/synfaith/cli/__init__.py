@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; an error ends it with one line on stderr (exit 2; 1 if unexpected)."""
     from synfaith.cli.errors import describe
+    from synfaith.threads import apply_thread_policy
 
+    apply_thread_policy()  # before anything imports torch: threads = usable cores, passive waiting
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
