@@ -133,3 +133,19 @@ def test_an_edited_dataset_file_is_a_changed_setting(tmp_path, toy_copy):
     path.write_text(path.read_text().replace("Is there", "Is there really"))
     with pytest.raises(RunSettingsChanged, match=r"datasets\[world\].files.path"):
         run(parse_config(data))
+
+
+def test_rows_without_fingerprints_are_not_reused_silently(baseline, toy_copy, tmp_path):
+    import pyarrow.parquet as pq
+
+    directory = tmp_path / "run"
+    shutil.copytree(baseline, directory)
+    (directory / "identity.json").unlink()  # what an earlier synfaith left: rows, no fingerprints
+    for shard in RunStore(directory).shards():
+        pq.write_table(pq.read_table(shard).drop_columns(["fingerprint"]), shard)
+    config = parse_config(tiny(directory, toy_copy))
+    with pytest.raises(RunSettingsChanged, match="written before run fingerprints existed"):
+        run(config)
+    again = run(config, rerun_changed=True)
+    assert again.rows_written == 2 and again.skipped == 0 and again.changed
+    assert RunStore(directory).read_rows().fingerprint.notna().all()

@@ -184,6 +184,14 @@ class RunStore:
         """
         changes: list[str] = []
         previous = RunIdentity.read(self.run_dir)
+        if identity is not None and previous is None and self.shards():
+            # rows of an earlier synfaith carry no fingerprint: their settings cannot be checked
+            changes = ["rows written without fingerprints (by an earlier synfaith)"]
+            if not rerun_changed:
+                raise RunSettingsChanged(
+                    f"{self.run_dir} holds rows written before run fingerprints existed, so their settings cannot be "
+                    "checked. Pass --rerun-changed to run them again under the current settings, or use another --output_path"
+                )
         if identity is not None and previous is not None and self.shards():
             changes = changed_fields(previous, identity)
             if changes and not rerun_changed:
