@@ -81,3 +81,38 @@ def test_sum_game_adds_values_and_checks_units():
 def test_keep_mask():
     np.testing.assert_array_equal(keep_mask(4, [1, 3]), [False, True, False, True])
     np.testing.assert_array_equal(keep_mask(2), [False, False])
+
+
+def test_out_of_memory_splits_the_batch_and_lowers_batch_size_instead_of_failing():
+    from synfaith.games.base import Game
+
+    class SmallMemory(Game):
+        """A game whose 'device' holds at most 3 coalitions per call (an artificially small memory budget)."""
+
+        def __init__(self):
+            super().__init__(4, 2, batch_size=16)
+            self.sizes = []
+
+        def _evaluate(self, image_keep, text_keep):
+            self.sizes.append(len(image_keep))
+            if len(image_keep) > 3:
+                raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return image_keep.sum(1) + 10 * text_keep.sum(1)
+
+    game = SmallMemory()
+    rng = np.random.default_rng(0)
+    image, text = rng.random((40, 4)) < 0.5, rng.random((40, 2)) < 0.5
+    with pytest.warns(RuntimeWarning, match="out of memory at a batch of 16; halving the batch until it fits"):
+        values = game.values(image, text)
+    distinct = len({(a.tobytes(), b.tobytes()) for a, b in zip(image, text)})
+    np.testing.assert_array_equal(values, image.sum(1) + 10 * text.sum(1))
+    assert game.batch_size <= 3 and game.evaluations == distinct and max(s for s in game.sizes[-3:]) <= 3
+
+    class NoMemory(SmallMemory):
+        def _evaluate(self, image_keep, text_keep):
+            raise RuntimeError("CUDA out of memory")
+
+    with pytest.raises(RuntimeError, match="out of memory"), pytest.warns(RuntimeWarning):
+        NoMemory().values(image[:4], text[:4])  # one coalition that does not fit still fails
+    with pytest.raises(ValueError, match="not memory"):
+        FunctionGame(lambda a, b: (_ for _ in ()).throw(ValueError("not memory")), 2, 1).values(np.ones((2, 2), bool), np.ones((2, 1), bool))

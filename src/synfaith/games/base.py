@@ -14,6 +14,7 @@ metric that gathers its coalitions first costs one batched call, and its cost is
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -102,6 +103,7 @@ class Game(ABC):
         self.calls = 0
         self.cache_hits = 0
         self.token_forwards = 0  # tokens a model-backed game ran through its model (0 for other games)
+        self._said_out_of_memory = False
 
     # -- the one method a game must implement -------------------------------------------
     @abstractmethod
@@ -203,24 +205,57 @@ class Game(ABC):
 
     def _evaluate_in_batches_ordered(self, image_keep: BoolMatrix, text_keep: BoolMatrix) -> np.ndarray:
         n = image_keep.shape[0]
-        starts = range(0, n, self.batch_size)
+        bar = None
         if self.progress and n > self.batch_size:
             from tqdm.auto import tqdm
 
-            starts = tqdm(starts, desc=f"{type(self).__name__}: {n} coalitions", unit="batch", leave=False)
+            bar = tqdm(total=n, desc=f"{type(self).__name__}: {n} coalitions", unit="coalition", leave=False)
         out = np.empty(n, dtype=np.float64)
-        for start in starts:
-            stop = min(start + self.batch_size, n)
-            batch = np.asarray(self._evaluate(image_keep[start:stop], text_keep[start:stop]), dtype=np.float64)
+        start = 0
+        while start < n:
+            stop = min(start + self.batch_size, n)  # batch_size may shrink after an out-of-memory error
+            batch = self._evaluate_backing_off(image_keep[start:stop], text_keep[start:stop])
             if batch.shape != (stop - start,):
                 raise ValueError(
                     f"{type(self).__name__}._evaluate returned shape {batch.shape} for a batch of "
                     f"{stop - start} coalitions; it must return one value per coalition"
                 )
             out[start:stop] = batch
-            self.calls += 1
             self.evaluations += stop - start
+            if bar is not None:
+                bar.update(stop - start)
+            start = stop
+        if bar is not None:
+            bar.close()
         return out
+
+    def _evaluate_backing_off(self, image_keep: BoolMatrix, text_keep: BoolMatrix) -> np.ndarray:
+        """``_evaluate`` on a batch (one call). Out of memory, the batch is split in halves and
+        ``batch_size`` lowered for the rest of the game (said once, as a warning)
+        instead of failing; a single coalition that does not fit still fails."""
+        self.calls += 1
+        try:
+            return np.asarray(self._evaluate(image_keep, text_keep), dtype=np.float64)
+        except Exception as error:  # noqa: BLE001 - only out-of-memory errors are handled here
+            if not _out_of_memory(error) or image_keep.shape[0] == 1:
+                raise
+        half = (image_keep.shape[0] + 1) // 2
+        if not self._said_out_of_memory:
+            self._said_out_of_memory = True
+            warnings.warn(
+                f"{type(self).__name__}: out of memory at a batch of {image_keep.shape[0]}; halving the batch until it fits",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        self.batch_size = min(self.batch_size, half)
+        return np.concatenate(
+            [self._evaluate_backing_off(image_keep[:half], text_keep[:half]), self._evaluate_backing_off(image_keep[half:], text_keep[half:])]
+        )
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """A CUDA / MPS / host out-of-memory error (torch raises them as RuntimeError subclasses)."""
+    return isinstance(error, MemoryError) or "out of memory" in str(error).lower()
 
 
 class FunctionGame(Game):
