@@ -130,7 +130,8 @@ def silent_hub():
 @pytest.mark.parametrize("what", ["model", "dataset"])
 def test_a_hub_name_against_a_stalled_hub_exits_2_within_30_s(silent_hub, tmp_path, what):
     env = dict(os.environ, HF_ENDPOINT=silent_hub, HF_HOME=str(tmp_path / "hf"), SYNFAITH_HUB_TIMEOUT="5")
-    env.pop("HF_HUB_OFFLINE", None), env.pop("HF_DATASETS_OFFLINE", None)
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        env.pop(name, None)
     names = ["--model", "someone/some-vlm"] if what == "model" else ["--model", "toy", "--tasks", "mmstar:someone/some-benchmark"]
     command = [sys.executable, "-m", "synfaith.cli", *RUN, *names, "--output_path", str(tmp_path / "run")]
     start = time.monotonic()

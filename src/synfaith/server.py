@@ -101,8 +101,7 @@ class ChatBackend:
         self.name = name
         self.pixel_budget = pixel_budget
         self.lock = threading.Lock()
-        config = getattr(getattr(adapter, "model", None), "config", None)
-        self.context = getattr(getattr(config, "text_config", None) or config, "max_position_embeddings", None)
+        self.context = adapter.context_length() if hasattr(adapter, "context_length") else None
         self.vocab = len(adapter.tokenizer)
 
     # -- parsing (no lock) -------------------------------------------------------------------

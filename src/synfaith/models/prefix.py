@@ -61,31 +61,32 @@ def shared_prefix_logits(
     n_distinct = features.shape[0]
     image_inputs = {k: v.to(device) for k, v in prepared.image_inputs.items()}
 
-    # masking touches only query positions (≥ split), so every variant has the same prefix ids
-    representative = input_ids[:1].repeat(n_distinct, 1)
-    prefix_embeds = adapter.write_image_features(model.get_input_embeddings()(representative[:, :split]), features, prepared)
-    prefix_inputs = adapter.language_model_inputs(representative, _repeat(image_inputs, n_distinct))
+    # masking turns query tokens into the pad token: it changes no prefix id and no position, so
+    # the prefix ids and the position ids (M-RoPE included) are one row's, computed once
+    prefix_ids = input_ids[:1, :split].repeat(n_distinct, 1)
+    prefix_embeds = adapter.write_image_features(model.get_input_embeddings()(prefix_ids), features, prepared)
+    positions = adapter.language_model_inputs(input_ids[:1], image_inputs)
     prefix = model(
         inputs_embeds=prefix_embeds,
         attention_mask=torch.ones((n_distinct, split), dtype=torch.long, device=device),
         use_cache=True,
         logits_to_keep=1,
-        **_sliced(prefix_inputs, 0, split),
+        **_rows(_sliced(positions, 0, split), n_distinct),
     )
     cache = prefix.past_key_values
     cache.batch_select_indices(which_image)  # one cache row per variant (rows shared by a mask repeat)
 
-    suffix_inputs = adapter.language_model_inputs(input_ids, _repeat(image_inputs, n_variants))
     suffix = model(
         inputs_embeds=model.get_input_embeddings()(input_ids[:, split:]),
         attention_mask=torch.ones((n_variants, length), dtype=torch.long, device=device),
         past_key_values=cache,
         use_cache=True,
         logits_to_keep=n_logits,
-        **_sliced(suffix_inputs, split, None),
+        **_rows(_sliced(positions, split, None), n_variants),
     )
     return suffix.logits[:, -n_logits:], n_distinct * split + n_variants * (length - split)
 
 
-def _repeat(image_inputs: dict, n: int) -> dict:
-    return {k: torch.cat([v] * n) for k, v in image_inputs.items()}
+def _rows(inputs: dict, n: int) -> dict:
+    """One row's language-model inputs for ``n`` rows (the batch is the second-to-last dim of ``position_ids``)."""
+    return {k: (v.expand(*v.shape[:-2], n, v.shape[-1]) if k == "position_ids" else v) for k, v in inputs.items()}
