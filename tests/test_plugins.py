@@ -152,3 +152,176 @@ def test_without_the_plugin_its_names_are_unknown(tmp_path):
     with pytest.raises(ConfigError, match="unknown explainer 'centre_first'"):
         parse_config({"output_dir": str(tmp_path), "models": [{"path": "toy"}], "datasets": [{"kind": "synthetic"}],
                       "explainers": [{"name": "centre_first"}]})
+
+
+# --- plugins that are not installed: --include_path, --imports and a config's imports: ----------------
+
+NOT_INSTALLED = '''
+"""A plugin file next to the user's configs (not installed): an explainer, a dataset, a metric."""
+
+import numpy as np
+
+from synfaith.contracts import Scores
+from synfaith.data import DatasetSource, register_dataset
+from synfaith.explainers import Explainer, register_explainer
+from synfaith.metrics import Column, Metric, register_metric
+
+
+@register_explainer
+class Diagonal(Explainer):
+    """Scores = the unit index, reversed; query tokens in order."""
+
+    name = "{prefix}_diagonal"
+    requires = frozenset()
+
+    def attribute(self, model, prepared, target):
+        return Scores(-np.arange(prepared.n_image_units, dtype=float), -np.arange(prepared.n_text_units, dtype=float))
+
+
+@register_dataset("{prefix}_shapes")
+def shapes(count: int = 2) -> DatasetSource:
+    """The first ``count`` synergy instances of the synthetic world."""
+    from synfaith.data.synthetic import synthetic_instances
+
+    return DatasetSource.from_instances("{prefix}_shapes", synthetic_instances(1, split="test", subsets=("synergy",))[:count])
+
+
+def _full(inputs):
+    game = inputs.game
+    return {{"{prefix}_full": float(game.values([[True] * game.n_image], [[True] * game.n_text])[0])}}
+
+
+register_metric(Metric(name="{prefix}_full", scope="instance", needs=frozenset({{"game"}}), compute=_full,
+                       columns=(Column("{prefix}_full", "float", description="v(V, T)"),), label="{prefix} full value",
+                       description="v(V, T)"))
+'''
+
+
+def _plugin_file(folder, prefix):
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"synfaith_{prefix}_plugin.py"
+    path.write_text(textwrap.dedent(NOT_INSTALLED).replace("{prefix}", prefix).replace("{{", "{").replace("}}", "}"))
+    return path
+
+
+def _forget(prefix):
+    """What a fresh process knows: the plugin's names unregistered and its module unimported."""
+    from synfaith.data import DATASETS
+    from synfaith.explainers import EXPLAINERS
+    from synfaith.metrics import METRICS
+
+    EXPLAINERS.unregister(f"{prefix}_diagonal")
+    DATASETS.unregister(f"{prefix}_shapes")
+    METRICS.unregister(f"{prefix}_full")
+    sys.modules.pop(f"synfaith_{prefix}_plugin", None)
+
+
+def test_include_path_reaches_listings_runs_and_the_report_which_reloads_it(tmp_path, capsys):
+    import pandas as pd
+
+    from synfaith.cli import main
+    from synfaith.explainers import EXPLAINERS
+    from synfaith.runs import RunStore
+
+    folder = _plugin_file(tmp_path / "plugins", "inc").parent
+    run_dir = tmp_path / "run"
+    try:
+        assert main(["explainers", "list", "--include_path", str(folder)]) == 0
+        assert any(line.split()[:2] == ["inc_diagonal", "nothing"] for line in capsys.readouterr().out.splitlines())
+        _forget("inc")
+        assert main(["run", "--tasks", "list", "--include_path", str(folder)]) == 0
+        assert "inc_shapes" in capsys.readouterr().out
+        _forget("inc")
+        argv = ["run", "--model", "toy", "--tasks", "inc_shapes", "--explainers", "inc_diagonal,random", "--metrics", "inc_full,fsyn",
+                "--no-progress", "--include_path", str(folder), "--output_path", str(run_dir)]
+        assert main(argv) == 0
+        rows = RunStore(run_dir).read_rows()
+        assert len(rows) == 4 and (rows.status == "ok").all() and rows.inc_full.between(0, 1).all()
+        assert RunStore(run_dir).config()["include_paths"] == [str(folder.resolve())]
+        # a new process: the report loads the run's recorded include path itself, and draws the maps
+        _forget("inc")
+        assert "inc_diagonal" not in EXPLAINERS
+        assert main(["report", str(run_dir)]) == 0
+        page = (run_dir / "report" / "index.html").read_text()
+        assert "inc_diagonal" in page and "inc full value" in page and "images are not available" not in page
+        assert list((run_dir / "report" / "figures").glob("qualitative*.png"))
+        assert "inc_full" in pd.read_csv(run_dir / "report" / "tables" / "metric_means.csv").columns
+    finally:
+        _forget("inc")
+
+
+def test_a_config_imports_list_works_from_python_and_is_not_fingerprinted(tmp_path):
+    from synfaith.explainers import EXPLAINERS
+    from synfaith.runs import RunStore, parse_config, run
+
+    path = _plugin_file(tmp_path / "elsewhere", "imp")
+    data = {"output_dir": str(tmp_path / "run"), "imports": [str(path)], "models": [{"path": "toy", "device": "cpu"}],
+            "datasets": [{"kind": "imp_shapes", "options": {"count": 1}}], "explainers": [{"name": "imp_diagonal"}],
+            "metrics": {"compute": ["imp_full", "fsyn"]}, "execution": {"progress": False}}
+    try:
+        config = parse_config(data)
+        assert config.imports == [str(path.resolve())] and "imp_diagonal" in EXPLAINERS
+        assert run(config).rows_written == 1
+        # the recorded config brings its plugin back in a fresh process; the import list is no part of any fingerprint
+        _forget("imp")
+        again = parse_config(RunStore(tmp_path / "run").config())
+        assert "imp_diagonal" in EXPLAINERS and again.imports == config.imports
+        moved = _plugin_file(tmp_path / "moved", "imp")
+        _forget("imp")
+        summary = run(parse_config(data | {"imports": [str(moved)]}))
+        assert summary.rows_written == 0 and summary.skipped == 1 and not summary.changed
+    finally:
+        _forget("imp")
+
+
+def test_a_wrapper_registered_explainer_keeps_its_maps_in_a_report_that_does_not_know_it(tmp_path):
+    import numpy as np
+
+    from synfaith.contracts import Scores
+    from synfaith.explainers import EXPLAINERS, Explainer, register_explainer
+    from synfaith.report import write_report
+    from synfaith.runs import parse_config, run
+
+    @register_explainer
+    class Wrapped(Explainer):
+        """Registered by a wrapper script, never importable by name."""
+
+        name = "wrapped_diagonal"
+        requires = frozenset()
+
+        def attribute(self, model, prepared, target):
+            return Scores(-np.arange(prepared.n_image_units, dtype=float), -np.arange(prepared.n_text_units, dtype=float))
+
+    try:
+        run(parse_config({"output_dir": str(tmp_path / "run"), "models": [{"path": "toy", "device": "cpu"}],
+                          "datasets": [{"kind": "synthetic", "limit": 2, "options": {"per_cell": 1, "subsets": ["synergy"]}}],
+                          "explainers": [{"name": "wrapped_diagonal"}], "metrics": {"compute": ["fsyn", "redundancy"]},
+                          "execution": {"progress": False}}))
+    finally:
+        EXPLAINERS.unregister("wrapped_diagonal")
+    page = write_report(tmp_path / "run").read_text()
+    assert "wrapped_diagonal" in page and "images are not available" not in page
+    assert list((tmp_path / "run" / "report" / "figures").glob("qualitative*.png"))
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--imports", "no_such_plugin_module"], "cannot import module 'no_such_plugin_module' (from imports): no module named"),
+        (["--include_path", "/no/such/folder"], "--include_path '/no/such/folder' is not a directory"),
+        (["--imports", "/no/such/plugin.py"], "imports: '/no/such/plugin.py' is not a file"),
+        (["--imports", "{broken}"], "broken_plugin.py (from imports): ZeroDivisionError: division by zero"),
+    ],
+)
+def test_a_plugin_that_cannot_be_imported_is_one_line(tmp_path, capsys, flags, expected):
+    from synfaith.cli import main
+
+    broken = tmp_path / "broken_plugin.py"
+    broken.write_text("1 / 0\n")
+    flags = [f.replace("{broken}", str(broken)) for f in flags]
+    assert main(["run", "--model", "toy", "--explainers", "random", "--output_path", str(tmp_path / "run"), *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("synfaith: error: ") and expected in err[0], err
+    assert not (tmp_path / "run").exists()
+    assert main(["explainers", "list", *flags]) == 2
+    assert expected in capsys.readouterr().err

@@ -7,7 +7,7 @@
   the answer whose probability the game scores.
 - :class:`Scores` — what an explainer's ``attribute`` returns (the typed replacement of a tuple).
 - :class:`GameModel` — what a black-box endpoint can do: prepare, generate the target, score
-  masked variants as a game, map ground truth onto its units.
+  masked variants as a game, map ground truth and pixel maps computed elsewhere onto its units.
 - :class:`WhiteBoxModel` — a game model that also gives gradients and attention.
 - Capabilities: every model declares ``capabilities`` and every explainer ``requires``, so an
   incompatible (model, explainer) pair is refused before a run starts.
@@ -196,6 +196,15 @@ class GameModel(Protocol):
     def game(self, prepared: Prepared, target: Target, *, batch_size: int | None = None) -> Game: ...
 
     def ground_truth_units(self, prepared: Prepared) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def pool_pixel_map(self, prepared: Prepared, heatmap: np.ndarray, *, levels: int = 64) -> np.ndarray:
+        """An H×W map over the original image's pixels averaged over each visual unit: float[m].
+
+        Through the same preprocessing geometry as :meth:`ground_truth_units` (see
+        :func:`synfaith.models.ground_truth.pool_pixel_map`): a 0/1 box mask pools to exactly
+        the ground truth's coverage of those boxes.
+        """
+        ...
 
 
 @runtime_checkable

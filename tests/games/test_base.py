@@ -102,7 +102,7 @@ def test_out_of_memory_splits_the_batch_and_lowers_batch_size_instead_of_failing
     game = SmallMemory()
     rng = np.random.default_rng(0)
     image, text = rng.random((40, 4)) < 0.5, rng.random((40, 2)) < 0.5
-    with pytest.warns(RuntimeWarning, match="out of memory at a batch of 16; halving the batch until it fits"):
+    with pytest.warns(RuntimeWarning, match=r"out of memory at a batch of 1[0-6]; halving the batch until it fits"):
         values = game.values(image, text)
     distinct = len({(a.tobytes(), b.tobytes()) for a, b in zip(image, text)})
     np.testing.assert_array_equal(values, image.sum(1) + 10 * text.sum(1))
@@ -116,3 +116,26 @@ def test_out_of_memory_splits_the_batch_and_lowers_batch_size_instead_of_failing
         NoMemory().values(image[:4], text[:4])  # one coalition that does not fit still fails
     with pytest.raises(ValueError, match="not memory"):
         FunctionGame(lambda a, b: (_ for _ in ()).throw(ValueError("not memory")), 2, 1).values(np.ones((2, 2), bool), np.ones((2, 1), bool))
+
+
+def test_batches_do_not_split_a_run_of_equal_image_masks():
+    """Sorted by image mask, a batch ends before a mask's run that would straddle its end."""
+    from synfaith.games.base import FunctionGame
+
+    batches = []
+
+    def record(image_keep, text_keep):
+        batches.append(image_keep.copy())
+        return image_keep.sum(1) + 10.0 * text_keep.sum(1)
+
+    rng = np.random.default_rng(3)
+    masks = rng.random((7, 5)) < 0.5
+    image = np.repeat(masks, 3, axis=0)  # 7 masks × 3 text variants each
+    text = np.tile(np.eye(3, dtype=bool), (7, 1))
+    game = FunctionGame(record, 5, 3, batch_size=8)
+    np.testing.assert_array_equal(game.values(image, text), image.sum(1) + 10.0 * text.sum(1))
+    seen = [{row.tobytes() for row in batch} for batch in batches]
+    assert all(len(b) <= 8 for b in batches) and sum(len(b) for b in batches) == len({r.tobytes() for r in masks}) * 3
+    for i, first in enumerate(seen):  # no mask in two batches
+        for second in seen[i + 1 :]:
+            assert not first & second

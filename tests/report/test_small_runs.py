@@ -148,15 +148,30 @@ def test_the_page_says_what_was_not_computed_and_why(reports, shape):
     assert "F_syn against the SII ground truth — " in text
     if shape != "every_row_failed":
         assert (directory / "report" / "tables" / "leaderboard_by_dataset.csv").is_file()
-        assert (directory / "report" / "figures" / "qualitative.png").is_file()
+        assert list((directory / "report" / "figures").glob("qualitative_*.png"))
 
 
 def test_single_instance_cells_show_their_mean_without_an_sd(reports):
     directory, _ = reports["one_instance_one_explainer"]
-    board = (directory / "report" / "tables" / "leaderboard_by_dataset.csv").read_text()
-    assert "(n = 1)" in board and "nan" not in board.lower()
+    import pandas as pd
+
+    board = pd.read_csv(directory / "report" / "tables" / "leaderboard_by_dataset.csv", index_col=0)
+    line = board.iloc[0]
+    assert line["all_n"] == 1 and pd.notna(line["all_mean"])
+    assert pd.isna(line["all_sd"]) and pd.isna(line["all_ci_low"]) and pd.isna(line["all_ci_high"])  # one instance: no spread, no interval
+    assert "(n = 1)" in (directory / "report" / "index.html").read_text()  # the page says why no sd is shown
     counts = (directory / "report" / "tables" / "leaderboard_counts.csv").read_text().splitlines()
     assert counts[1].startswith("random,1")
+
+
+def test_every_answer_right_writes_no_correct_only_copies(reports):
+    directory, _ = reports["every_answer_right"]
+    tables = directory / "report" / "tables"
+    assert not (tables / "leaderboard_correct.csv").exists()  # it would repeat the pooled leaderboard line for line
+    import pandas as pd
+
+    splits = list(tables.glob("*_by_correctness.csv"))
+    assert splits and all(set(pd.read_csv(split)["answers"]) == {"all"} for split in splits)
 
 
 def test_every_row_failed_still_lists_the_failures(reports):

@@ -54,7 +54,7 @@ def test_shipped_demo_config_is_valid():
     from pathlib import Path
 
     config = load_config(Path(__file__).resolve().parents[2] / "configs" / "demo.yaml")
-    assert config.models[0].path == "toy" and len(config.explainers) == 11
+    assert config.models[0].path == "toy" and len(config.explainers) == 12  # the paper's nine, oracle, multishap, fsyn_search
 
 
 def namespace(**overrides):

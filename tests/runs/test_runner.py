@@ -242,3 +242,30 @@ def test_ray_executor_rows_equal_the_local_rows(tmp_path):
     rows = RunStore(tmp_path / "ray").read_rows()
     assert rows.worker.nunique() == 2  # two actors wrote shards into the same directory
     assert_same_rows(rows, local_rows)
+
+
+def test_local_worker_processes_write_the_rows_of_one_process(tmp_path):
+    """execution.workers: 2 runs units in two spawned processes (one thread each), same rows as one process."""
+    import torch
+
+    def config(directory, workers):
+        return parse_config(small_config(
+            directory,
+            datasets=[{"kind": "synthetic", "limit": 4, "seed": 1, "options": {"per_cell": 1}}],
+            explainers=[{"name": "random"}, {"name": "oracle"}],
+            execution={"shard_size": 2, "workers": workers},
+        ))
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # like with like: each worker runs one thread
+    try:
+        run(config(tmp_path / "one", 1))
+    finally:
+        torch.set_num_threads(threads)
+    summary = run(config(tmp_path / "two", 2))
+    assert (summary.rows_written, summary.units, summary.failures) == (8, 2, 0)
+    rows = RunStore(tmp_path / "two").read_rows()
+    assert rows["worker"].nunique() == 2  # both processes wrote rows
+    assert_same_rows(rows, RunStore(tmp_path / "one").read_rows())
+    again = run(config(tmp_path / "two", 2))
+    assert (again.rows_written, again.skipped) == (0, 8)  # resumes like any run

@@ -5,6 +5,7 @@ redundancy profile, the planted-truth explainer table and sanity rows. The rows 
 run's store or from :mod:`synfaith.runs.planted`.
 """
 
+from synfaith.analysis.mixed_model import MixedModelResult, mixed_model
 from synfaith.analysis.sanity import ExplainerScores, compare_explainers, mean_dividend_by_subset, sanity_markdown, sanity_scores
 
-__all__ = ["ExplainerScores", "compare_explainers", "mean_dividend_by_subset", "sanity_markdown", "sanity_scores"]
+__all__ = ["ExplainerScores", "MixedModelResult", "compare_explainers", "mean_dividend_by_subset", "mixed_model", "sanity_markdown", "sanity_scores"]

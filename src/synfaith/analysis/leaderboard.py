@@ -6,21 +6,23 @@
 * :func:`wilcoxon_against_best` — paired two-sided Wilcoxon signed-rank tests of every
   explainer against the one with the best mean rank, Bonferroni-corrected for the number of
   comparisons.
-* :func:`fit_mixed_model` — a linear mixed-effects model of F_syn with the explainer as fixed
-  effect (Random as reference), see its docstring for how random effects are fitted.
+* :func:`fit_mixed_model` — the mixed-effects model, now in :mod:`synfaith.analysis.mixed_model`
+  (re-exported here with :class:`MixedModelResult` and :func:`mixed_models_per_dataset`).
 """
 
 from __future__ import annotations
-
-import time
-import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
 
+from synfaith.analysis.mixed_model import MixedModelResult, fit_mixed_model, mixed_model, mixed_models_per_dataset
 from synfaith.analysis.rows import INSTANCE, NotComputable, complete_instances, require_values
+
+__all__ = [
+    "MixedModelResult", "fit_mixed_model", "format_mean_sd", "leaderboard", "leaderboard_numbers", "mean_ranks", "mixed_model",
+    "mixed_models_per_dataset", "wilcoxon_against_best",
+]
 
 
 def leaderboard(rows: pd.DataFrame, by: str = "dataset", metric: str = "fsyn") -> pd.DataFrame:
@@ -33,6 +35,25 @@ def leaderboard(rows: pd.DataFrame, by: str = "dataset", metric: str = "fsyn") -
     sds["all"] = ok.groupby("explainer")[metric].std()
     order = means["all"].sort_values(ascending=False).index
     return pd.concat({"mean": means.loc[order], "sd": sds.loc[order]}, axis=1)
+
+
+def leaderboard_numbers(rows: pd.DataFrame, by: str = "dataset", metric: str = "fsyn") -> pd.DataFrame:
+    """The leaderboard as numbers, one line per explainer: for every ``by`` level and ``all``, the
+    columns ``<level>_n``, ``_mean``, ``_sd`` and the 95% percentile bootstrap ``_ci_low`` /
+    ``_ci_high`` of the mean over instances (:func:`~synfaith.analysis.bootstrap.bootstrap_table`);
+    sorted by the pooled mean. This is what the report's CSVs hold (the page shows ``mean (±sd)``)."""
+    from synfaith.analysis.bootstrap import bootstrap_table
+
+    ok = require_values(rows, metric)
+    parts = [bootstrap_table(ok, ["explainer", by], metric), bootstrap_table(ok, ["explainer"], metric).assign(**{by: "all"})]
+    long = pd.concat(parts, ignore_index=True)
+    wide = long.pivot(index="explainer", columns=by, values=["n", "mean", "sd", "ci_low", "ci_high"])
+    levels = [*sorted(str(v) for v in ok[by].unique()), "all"]
+    wide.columns = [f"{level}_{stat}" for stat, level in wide.columns]
+    wide = wide[[f"{level}_{stat}" for level in levels for stat in ("n", "mean", "sd", "ci_low", "ci_high")]]
+    for level in levels:
+        wide[f"{level}_n"] = wide[f"{level}_n"].fillna(0).astype(int)
+    return wide.sort_values("all_mean", ascending=False)
 
 
 def format_mean_sd(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
@@ -89,119 +110,3 @@ def wilcoxon_against_best(rows: pd.DataFrame, metric: str = "fsyn") -> pd.DataFr
             }
         )
     return pd.DataFrame(lines)
-
-
-@dataclass
-class MixedModelResult:
-    """Fixed-effect estimates of explainers against the reference, with how the model was fitted."""
-
-    table: pd.DataFrame  # term, coefficient, se, z, p_value, ci_low, ci_high
-    reference: str
-    formula: str
-    method: str
-    notes: list[str] = field(default_factory=list)
-    rows: int = 0
-    groups: int = 0
-    seconds: float = 0.0
-    converged: bool = True
-
-
-def fit_mixed_model(
-    rows: pd.DataFrame, metric: str = "fsyn", reference: str = "random", min_random_levels: int = 5
-) -> MixedModelResult:
-    """Linear mixed model ``metric ~ explainer`` with random intercepts, Random as reference.
-
-    How random effects are fitted: every (dataset, instance) is a group with its own random
-    intercept (REML, statsmodels ``MixedLM``). Model and dataset enter as random intercepts
-    (variance components) only when they have at least ``min_random_levels`` levels; with fewer
-    — three models and three datasets in the paper's design — a variance cannot be estimated
-    from so few levels, so they enter as fixed effects and the result says so in ``notes``. A
-    term with one level is dropped (e.g. the dataset term of a per-dataset model).
-    Crossed variance components (model ≥ ``min_random_levels``) use one group for all rows
-    and are much slower (minutes on 10k rows); the nested form takes seconds on 100k rows.
-    """
-    import statsmodels.formula.api as smf
-
-    start = time.perf_counter()
-    data = require_values(rows, metric)[["explainer", "model", "dataset", "instance_id", metric]].copy()
-    explainers = sorted(data["explainer"].unique())
-    if len(explainers) < 2:
-        raise NotComputable(f"an explainer effect needs at least 2 explainers; this run has {len(explainers)} ({', '.join(explainers)})")
-    instances = data[["dataset", "instance_id"]].drop_duplicates().shape[0]
-    if instances < 2:
-        raise NotComputable(f"a random intercept per instance needs at least 2 instances; this run has {instances}")
-    if reference not in explainers:
-        raise NotComputable(f"reference explainer {reference!r} has no {metric} values; explainers: {', '.join(explainers)}")
-    data["instance"] = data["dataset"].astype(str) + "/" + data["instance_id"].astype(str)
-    notes = []
-    fixed = [f"C(explainer, Treatment(reference={reference!r}))"]
-    variance_components = {}
-    for term in ("model", "dataset"):
-        levels = data[term].nunique()
-        if levels < 2:
-            notes.append(f"{term}: one level ({data[term].iloc[0]}), term dropped")
-        elif levels < min_random_levels:
-            fixed.append(f"C({term})")
-            notes.append(
-                f"{term}: {levels} levels — too few to estimate a variance, fitted as a fixed effect "
-                f"instead of a random intercept (needs ≥ {min_random_levels})"
-            )
-        else:
-            variance_components[term] = f"0 + C({term})"
-    formula = f"{metric} ~ " + " + ".join(fixed)
-    if variance_components:
-        # crossed random intercepts: one group holding every row, each factor a variance component
-        variance_components["instance"] = "0 + C(instance)"
-        model = smf.mixedlm(formula, data, groups=np.ones(len(data)), vc_formula=variance_components)
-        method = "REML; crossed random intercepts for " + ", ".join(variance_components) + " (variance components, one group)"
-        groups = 1
-    else:
-        model = smf.mixedlm(formula, data, groups=data["instance"])
-        method = "REML; random intercept per instance (dataset/instance groups)"
-        groups = data["instance"].nunique()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        fit = model.fit(reml=True, method=["lbfgs"])
-    notes += sorted({f"statsmodels: {w.message}" for w in caught if issubclass(w.category, Warning)})
-    confidence = fit.conf_int()
-    prefix = f"C(explainer, Treatment(reference={reference!r}))[T."
-    lines = []
-    for term in fit.fe_params.index:
-        if not term.startswith(prefix):
-            continue
-        lines.append(
-            {
-                "explainer": term[len(prefix) : -1],
-                "coefficient": fit.fe_params[term],
-                "se": fit.bse_fe[term],
-                "z": fit.tvalues[term],
-                "p_value": fit.pvalues[term],
-                "ci_low": confidence.loc[term, 0],
-                "ci_high": confidence.loc[term, 1],
-            }
-        )
-    table = pd.DataFrame(lines).sort_values("coefficient", ascending=False).reset_index(drop=True)
-    return MixedModelResult(
-        table=table,
-        reference=reference,
-        formula=formula,
-        method=method,
-        notes=notes,
-        rows=len(data),
-        groups=groups,
-        seconds=time.perf_counter() - start,
-        converged=bool(fit.converged),
-    )
-
-
-def mixed_models_per_dataset(rows: pd.DataFrame, metric: str = "fsyn", reference: str = "random") -> pd.DataFrame:
-    """:func:`fit_mixed_model` on each dataset alone (its dataset term drops out): one table, a ``dataset`` column."""
-    tables = []
-    for dataset, part in rows.groupby("dataset"):
-        try:
-            result = fit_mixed_model(part, metric, reference)
-        except NotComputable as reason:  # e.g. a dataset of one instance: say so in its line
-            tables.append(pd.DataFrame([{"explainer": None, "dataset": dataset, "notes": f"not fitted: {reason}"}]))
-            continue
-        tables.append(result.table.assign(dataset=dataset, notes="; ".join(result.notes)))
-    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()

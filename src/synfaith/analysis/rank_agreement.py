@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
-from synfaith.analysis.rows import UNIMODAL_CRITERIA, successful
+from synfaith.analysis.rows import INSTANCE, UNIMODAL_CRITERIA, complete_instances, successful
 
 MIN_EXPLAINERS = 3  # Kendall τ between two rankings of fewer explainers is ±1 or undefined: reported as NaN
 
@@ -53,14 +53,25 @@ def rank_table(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(table)
 
 
+def mean_instance_rank(rows: pd.DataFrame, column: str, higher_is_better: bool) -> pd.Series:
+    """Mean over instances of each explainer's rank on ``column`` (1 = best, ties share the mean rank).
+
+    mean rank(e) = (1/N) Σ_i rank_i(e), over the N (model, dataset, instance) that every explainer
+    completed, so each explainer is ranked on the same instances (not the rank of a pooled mean).
+    """
+    complete = complete_instances(rows, column)
+    signed = -complete[column] if higher_is_better else complete[column]
+    ranks = signed.groupby([complete[c] for c in INSTANCE]).rank(method="average")
+    return ranks.groupby(complete["explainer"]).mean()
+
+
 def mean_rank_heatmap(rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean rank (over models) of each explainer per (metric, dataset): rows explainers, columns ``metric | dataset``."""
+    """:func:`mean_instance_rank` of each explainer per (metric, dataset), over every model's instances:
+    rows explainers, columns ``metric | dataset``."""
     columns = {}
     for dataset, part in rows.groupby("dataset"):
         for criterion, (visual, textual, higher) in UNIMODAL_CRITERIA.items():
             for modality, column in (("visual", visual), ("textual", textual)):
-                ranks = [explainer_ranking(model_rows, column, higher) for _, model_rows in part.groupby("model")]
-                columns[f"{modality} {criterion} | {dataset}"] = pd.concat(ranks, axis=1).mean(axis=1)
-        ranks = [explainer_ranking(model_rows, "fsyn", True) for _, model_rows in part.groupby("model")]
-        columns[f"F_syn | {dataset}"] = pd.concat(ranks, axis=1).mean(axis=1)
+                columns[f"{modality} {criterion} | {dataset}"] = mean_instance_rank(part, column, higher)
+        columns[f"F_syn | {dataset}"] = mean_instance_rank(part, "fsyn", True)
     return pd.DataFrame(columns)

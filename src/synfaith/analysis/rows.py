@@ -79,3 +79,12 @@ def correctness_split_problem(rows: pd.DataFrame) -> str | None:
     if right == 0:
         return f"every answer is incorrect ({counted}): there are no correct answers to compare"
     return None
+
+
+def why_not_computable(rows: pd.DataFrame, column: str) -> str | None:
+    """Why ``column`` has no successful value, in one line (``None`` when it has one)."""
+    try:
+        require_values(rows, column)
+    except NotComputable as reason:
+        return str(reason)
+    return None

@@ -1,7 +1,8 @@
 """The ``synfaith`` command line: a thin layer over the Python API.
 
 Each subcommand is a function that adds its parser (one module per group of commands);
-:func:`main` loads plugins (the ``synfaith.plugins`` entry points), then dispatches.
+:func:`main` sets up the log lines (``--verbosity``), then dispatches; each command that reads a
+registry loads plugins first (entry points, ``--include_path``, ``--imports``; :mod:`synfaith.plugins`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from synfaith import __version__
 # each module registers its commands, in the order the help lists them
 from synfaith.cli import world  # noqa: F401, I001
 from synfaith.cli import explainers  # noqa: F401
+from synfaith.cli import explain  # noqa: F401
 from synfaith.cli import benchmark  # noqa: F401
 from synfaith.cli import serve  # noqa: F401
 from synfaith.cli.commands import COMMANDS, command
 from synfaith.cli.flags import run_config_from_args
+from synfaith.cli.logs import DEFAULT, add_verbosity_argument, cli_logging
 
 __all__ = ["COMMANDS", "build_parser", "command", "main", "run_config_from_args"]
 
@@ -29,12 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"synfaith {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
+    add_verbosity_argument(parser)
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for add_parser in COMMANDS:
         add_parser(subparsers)
     for subparser in subparsers.choices.values():
         if not any("--debug" in action.option_strings for action in subparser._actions):
             subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
+        if not any("--verbosity" in action.option_strings for action in subparser._actions):
+            add_verbosity_argument(subparser, default=None)
     return parser
 
 
@@ -50,7 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return args.handler(args)
+        with cli_logging(getattr(args, "verbosity", DEFAULT)):
+            return args.handler(args)
     except KeyboardInterrupt:
         print("synfaith: interrupted", file=sys.stderr)
         return 130

@@ -1,10 +1,43 @@
-"""Commands over the registries: ``explainers list`` / ``explainers table``, ``metrics list``."""
+"""Commands over the registries: ``explainers list`` / ``explainers table``, ``metrics list`` (and ``run --tasks list``)."""
 
 from __future__ import annotations
 
 import argparse
 
 from synfaith.cli.commands import command
+from synfaith.plugins import add_plugin_arguments, load_plugins, plugin_lists
+
+
+def print_datasets() -> int:
+    """Print every registered dataset kind (plugins included) with its options and one line of doc."""
+    import inspect
+
+    from synfaith.data import DATASETS
+
+    print(f"{'task':14s} description; options")
+    for name in DATASETS.names():
+        loader = DATASETS[name]
+        doc = (loader.__doc__ or "").strip().splitlines()
+        options = ", ".join(
+            p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}" for p in inspect.signature(loader).parameters.values()
+        )
+        print(f"{name:14s} {doc[0].rstrip('.') if doc else ''}; options: {options or 'none'}")
+    print("\nuse: --tasks KIND or KIND:VALUE (VALUE fills the first option, e.g. jsonl:data.jsonl); several comma-separated")
+    return 0
+
+
+def print_metrics() -> int:
+    """Print every registered metric (plugins included) with its needs, settings and columns."""
+    from synfaith.metrics import get_metric, metric_names
+
+    for name in metric_names():
+        metric = get_metric(name)
+        needs = ", ".join(sorted(metric.needs)) or "nothing"
+        print(f"{name:12s} {metric.scope:12s} needs {needs}: {metric.description}")
+        if metric.settings:
+            print(f"{'':12s} settings: " + ", ".join(f"{k}={info.default!r}" for k, (_, info) in metric.settings.items()))
+        print(f"{'':12s} columns: " + ", ".join(c.name for c in metric.all_columns()))
+    return 0
 
 
 @command
@@ -12,10 +45,12 @@ def _explainers(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("explainers", help="list the explainers, or compare them on planted ground truth")
     explainer_commands = parser.add_subparsers(title="explainers commands", metavar="COMMAND")
     listing = explainer_commands.add_parser("list", help="the registered explainers with one line each")
+    add_plugin_arguments(listing)
 
     def list_handler(args: argparse.Namespace) -> int:
         from synfaith.explainers import EXPLAINERS
 
+        load_plugins(*plugin_lists(args))
         print(f"{'name':22s} {'requires':24s} description")
         for name in EXPLAINERS.names():
             explainer = EXPLAINERS[name]
@@ -38,6 +73,7 @@ def _explainers(subparsers: argparse._SubParsersAction) -> None:
     table.add_argument("--steps", type=int, default=11, help="K of F_syn (default 11)")
     table.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped toy VLM)")
     table.add_argument("--out", default=None, help="write the markdown here as well as printing it")
+    add_plugin_arguments(table)
 
     def table_handler(args: argparse.Namespace) -> int:
         from pathlib import Path
@@ -50,6 +86,7 @@ def _explainers(subparsers: argparse._SubParsersAction) -> None:
         from synfaith.models import load_model
         from synfaith.runs.planted import planted_rows
 
+        load_plugins(*plugin_lists(args))
         explainers = tuple(args.explainers.split(",")) if args.explainers else DEFAULT_EXPLAINERS
         adapter = load_model(str(args.checkpoint or "toy"))
         instances = [i for i in synthetic_instances(args.per_cell, split="test", subsets=(args.subset,)) if i.ground_truth is not None and i.ground_truth.boxes]
@@ -84,18 +121,11 @@ def _metrics(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("metrics", help="list the registered metrics, their settings and columns")
     metric_commands = parser.add_subparsers(title="metrics commands", metavar="COMMAND")
     listing = metric_commands.add_parser("list", help="every registered metric (plugins included) with its needs, settings and columns")
+    add_plugin_arguments(listing)
 
     def list_handler(args: argparse.Namespace) -> int:
-        from synfaith.metrics import get_metric, metric_names
-
-        for name in metric_names():
-            metric = get_metric(name)
-            needs = ", ".join(sorted(metric.needs)) or "nothing"
-            print(f"{name:12s} {metric.scope:12s} needs {needs}: {metric.description}")
-            if metric.settings:
-                print(f"{'':12s} settings: " + ", ".join(f"{k}={info.default!r}" for k, (_, info) in metric.settings.items()))
-            print(f"{'':12s} columns: " + ", ".join(c.name for c in metric.all_columns()))
-        return 0
+        load_plugins(*plugin_lists(args))
+        return print_metrics()
 
     listing.set_defaults(handler=list_handler)
     parser.set_defaults(handler=lambda args: parser.print_help() or 0)

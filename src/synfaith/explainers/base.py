@@ -34,7 +34,11 @@ class Attribution:
         text_scores: float[n], one score per query unit.
         raw: extra maps for figures (e.g. a pixel-level map), by name.
         seconds: wall time of the explanation.
-        model_calls: forward/backward passes the explainer made.
+        model_calls: forward/backward passes (or distinct game coalitions) the explainer reports.
+        forward_passes: sequences the model ran forward during the explanation, counted by the
+            model (a batch of 8 integration steps is 8; game coalitions answered from the
+            instance's cache cost none); None for a model that does not count.
+        backward_passes: sequences whose gradient was taken back through the model.
     """
 
     explainer: str
@@ -43,6 +47,8 @@ class Attribution:
     raw: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     model_calls: int = 0
+    forward_passes: int | None = None
+    backward_passes: int | None = None
 
 
 def _check(name: str, modality: str, scores, expected: int) -> np.ndarray:
@@ -78,12 +84,14 @@ class Explainer(ABC):
         Args:
             game: the instance's game for game-based explainers (default: ``model.game(...)``).
         """
+        passes_before = _passes(model)
         start = time.perf_counter()
         if GAME in self.requires:
             scores = self.attribute(model, prepared, target, game=game)
         else:
             scores = self.attribute(model, prepared, target)
         seconds = time.perf_counter() - start
+        forwards, backwards = (None if b is None else a - b for a, b in zip(_passes(model), passes_before))
         if not isinstance(scores, Scores):
             raise TypeError(f"{type(self).__name__}.attribute must return synfaith.contracts.Scores, got {type(scores).__name__}")
         return Attribution(
@@ -93,4 +101,11 @@ class Explainer(ABC):
             raw={k: np.array(v) if isinstance(v, np.ndarray) else v for k, v in scores.raw.items()},
             seconds=seconds,
             model_calls=scores.model_calls,
+            forward_passes=forwards,
+            backward_passes=backwards,
         )
+
+
+def _passes(model) -> tuple[int | None, int | None]:
+    """The model's running forward / backward sequence counts (None where it keeps none)."""
+    return getattr(model, "forward_passes", None), getattr(model, "backward_passes", None)

@@ -18,7 +18,7 @@ import torch
 
 from synfaith.explainers.base import Explainer
 from synfaith.contracts import Scores
-from synfaith.explainers.white_box import answer_log_prob, max_normalise, token_scores_to_units
+from synfaith.explainers.white_box import answer_log_prob, gradient_batch_size, max_normalise, token_scores_to_units
 
 
 def resolve_layer(model, layer: int) -> int:
@@ -40,7 +40,7 @@ def resolve_layer(model, layer: int) -> int:
 class _LayerCAM(Explainer):
     """GradCAM-style maps at one decoder layer's post-attention norm, averaged over image copies."""
 
-    def __init__(self, layer: int = 7, n_samples: int = 1, noise_std: float = 0.0, seed: int = 0, batch_size: int = 8) -> None:
+    def __init__(self, layer: int = 7, n_samples: int = 1, noise_std: float = 0.0, seed: int = 0, batch_size: int | None = None) -> None:
         if n_samples < 1:
             raise ValueError(f"n_samples must be ≥ 1, got {n_samples}")
         self.layer = layer
@@ -68,8 +68,9 @@ class _LayerCAM(Explainer):
         captured: list[torch.Tensor] = []
         handle = norm.register_forward_hook(lambda module, args, output: captured.append(output))
         try:
-            for start in range(0, self.n_samples, self.batch_size):
-                chunk = images[start : start + self.batch_size]
+            per_pass = self.batch_size or gradient_batch_size(model)
+            for start in range(0, self.n_samples, per_pass):
+                chunk = images[start : start + per_pass]
                 captured.clear()
                 pixels = chunk.reshape(-1, *chunk.shape[2:]).to(device, dtype)
                 embeds, input_ids = model.embedded_inputs(prepared, target, pixels, n_variants=chunk.shape[0])
@@ -114,10 +115,11 @@ class LLaVACAM(_LayerCAM):
         n_samples: noisy copies (50 in the reference implementation).
         noise_std: Gaussian noise std on the [0, 1] pixel scale.
         seed: seed of the noise.
-        batch_size: copies per forward/backward pass.
+        batch_size: copies per forward/backward pass; default: from the model's memory budget
+            (:func:`~synfaith.explainers.white_box.gradient_batch_size`).
     """
 
     name = "llava_cam"
 
-    def __init__(self, layer: int = 7, n_samples: int = 50, noise_std: float = 0.1, seed: int = 0, batch_size: int = 8) -> None:
+    def __init__(self, layer: int = 7, n_samples: int = 50, noise_std: float = 0.1, seed: int = 0, batch_size: int | None = None) -> None:
         super().__init__(layer=layer, n_samples=n_samples, noise_std=noise_std, seed=seed, batch_size=batch_size)

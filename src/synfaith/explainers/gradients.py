@@ -6,7 +6,13 @@ import torch
 
 from synfaith.explainers.base import Explainer
 from synfaith.contracts import Scores
-from synfaith.explainers.white_box import answer_log_prob, embedding_relevance, pixel_scores_to_units, token_scores_to_units
+from synfaith.explainers.white_box import (
+    answer_log_prob,
+    embedding_relevance,
+    gradient_batch_size,
+    pixel_scores_to_units,
+    token_scores_to_units,
+)
 
 
 class InputGradients(Explainer):
@@ -40,12 +46,13 @@ class IntegratedGradients(Explainer):
     Args:
         steps: quadrature points of the path integral.
         method: Captum's quadrature (``"riemann_trapezoid"``, ``"riemann_middle"``, ``"gausslegendre"``…).
-        internal_batch_size: path points per forward pass (caps memory).
+        internal_batch_size: path points per forward/backward pass; default: from the model's
+            memory budget (:func:`~synfaith.explainers.white_box.gradient_batch_size`).
     """
 
     name = "integrated_gradients"
 
-    def __init__(self, steps: int = 50, method: str = "riemann_trapezoid", internal_batch_size: int = 8) -> None:
+    def __init__(self, steps: int = 50, method: str = "riemann_trapezoid", internal_batch_size: int | None = None) -> None:
         if steps < 2:
             raise ValueError(f"integrated_gradients needs at least 2 steps, got {steps}")
         self.steps = steps
@@ -81,7 +88,7 @@ class IntegratedGradients(Explainer):
             baselines=(black.to(device, dtype)[None], text_baseline),
             n_steps=self.steps,
             method=self.method,
-            internal_batch_size=self.internal_batch_size,
+            internal_batch_size=self.internal_batch_size or gradient_batch_size(model),
             return_convergence_delta=True,
         )
         token_relevance = text_attr[0].sum(-1)

@@ -11,7 +11,11 @@ player i and text player j:
     image score of i = Σ_j |Φ_ij|,   text score of j = Σ_i |Φ_ij|      (``aggregate="abs"``, MultiSHAP)
     image score of i = Σ_j Φ_ij,     text score of j = Σ_i Φ_ij        (``aggregate="signed"``)
 
-A unit's score is its player's score divided by the player's size.
+A unit's score is its player's score divided by the player's size. The unit-level interaction
+matrix spreads each player pair's Φ_ij evenly over its units, ``M[u, t] = Φ_ij / (|i|·|j|)`` for
+image unit u in player i and text unit t in player j, so that Σ_t |M[u, t]| and Σ_u |M[u, t]| are
+the ``"abs"`` unit scores (the signed sums the ``"signed"`` ones). It is returned in
+``Scores.raw["interaction_matrix"]``, float[n_image_units, n_text_units], and stored in the rows.
 """
 
 from __future__ import annotations
@@ -41,6 +45,16 @@ def grid_blocks(unit_grid: np.ndarray, max_blocks: int) -> list[tuple[int, ...]]
         for r0, r1 in zip(row_edges[:-1], row_edges[1:])
         for c0, c1 in zip(col_edges[:-1], col_edges[1:])
     ]
+
+
+def unit_interactions(phi: np.ndarray, players: list[Player], n_visual: int, n_image_units: int, n_text_units: int) -> np.ndarray:
+    """The player matrix Φ [visual players, text players] spread over units: ``M[u, t] = Φ_ij / (|i|·|j|)``."""
+    matrix = np.zeros((n_image_units, n_text_units))
+    for i, visual in enumerate(players[:n_visual]):
+        for j, text in enumerate(players[n_visual:]):
+            units = np.ix_(list(visual.image_units), list(text.text_units))
+            matrix[units] = phi[i, j] / (len(visual.image_units) * len(text.text_units))
+    return matrix
 
 
 def consecutive_groups(n: int, max_groups: int) -> list[tuple[int, ...]]:
@@ -139,6 +153,8 @@ class MultiSHAP(Explainer):
             image_scores[list(player.image_units)] = score / len(player.image_units)
         for player, score in zip(players[n_visual:], pooled.sum(0)):
             text_scores[list(player.text_units)] = score / len(player.text_units)
-        raw = {"interactions": phi, "players": [p.name for p in players], "n_visual_players": n_visual, "coalitions": cost.coalitions}
+        matrix = unit_interactions(phi, players, n_visual, prepared.n_image_units, prepared.n_text_units)
+        raw = {"interactions": phi, "interaction_matrix": matrix, "players": [p.name for p in players], "n_visual_players": n_visual,
+               "coalitions": cost.coalitions}
         # model_calls: the distinct coalitions it asked for (its cost on a cold cache)
         return Scores(image_scores, text_scores, raw, cost.coalitions)

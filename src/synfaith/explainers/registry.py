@@ -17,6 +17,7 @@ EXPLAINERS: Registry[type] = Registry(
         "random": f"{_BUILTIN}.random_baseline:Random",
         "oracle": f"{_BUILTIN}.oracle:Oracle",
         "reverse_oracle": f"{_BUILTIN}.oracle:ReverseOracle",
+        "precomputed": f"{_BUILTIN}.precomputed:Precomputed",
         "input_gradients": f"{_BUILTIN}.gradients:InputGradients",
         "integrated_gradients": f"{_BUILTIN}.gradients:IntegratedGradients",
         "gradcam": f"{_BUILTIN}.cam:GradCAM",
@@ -26,6 +27,7 @@ EXPLAINERS: Registry[type] = Registry(
         "attnlrp": f"{_BUILTIN}.attnlrp:AttnLRP",
         "tam": f"{_BUILTIN}.tam:TAM",
         "multishap": f"{_BUILTIN}.multishap:MultiSHAP",
+        "fsyn_search": f"{_BUILTIN}.fsyn_search:FsynSearch",
     },
 )
 

@@ -78,3 +78,14 @@ def max_normalise(scores: torch.Tensor) -> torch.Tensor:
     """``scores / max(scores)`` when the maximum is positive (CAM convention), else unchanged."""
     peak = scores.max()
     return scores / peak if peak > 0 else scores
+
+
+def gradient_batch_size(model, default: int = 8) -> int:
+    """Inputs per forward/backward pass of a gradient explainer, from the model's memory budget.
+
+    A backward pass keeps every layer's activations, which a game's forward under
+    ``inference_mode`` does not: a quarter of the model's game batch (its ``batch_size``, fixed or
+    probed by ``batch_size: auto``), at least 1; ``default`` when the model has none yet.
+    """
+    size = getattr(model, "batch_size", None)
+    return max(1, size // 4) if isinstance(size, int) and not isinstance(size, bool) else default

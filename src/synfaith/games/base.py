@@ -192,6 +192,9 @@ class Game(ABC):
         return f"{type(self).__name__}(n_image={self.n_image}, n_text={self.n_text})"
 
     # -- internals -----------------------------------------------------------------------
+    def _batch_size_lowered(self, batch_size: int) -> None:
+        """Called after an out-of-memory error lowered ``batch_size`` (a model-backed game tells its model)."""
+
     def _evaluate_in_batches(self, image_keep: BoolMatrix, text_keep: BoolMatrix) -> np.ndarray:
         n = image_keep.shape[0]
         if n > self.batch_size:
@@ -213,7 +216,7 @@ class Game(ABC):
         out = np.empty(n, dtype=np.float64)
         start = 0
         while start < n:
-            stop = min(start + self.batch_size, n)  # batch_size may shrink after an out-of-memory error
+            stop = _batch_stop(image_keep, start, self.batch_size)  # batch_size may shrink after an out-of-memory error
             batch = self._evaluate_backing_off(image_keep[start:stop], text_keep[start:stop])
             if batch.shape != (stop - start,):
                 raise ValueError(
@@ -248,9 +251,27 @@ class Game(ABC):
                 stacklevel=2,
             )
         self.batch_size = min(self.batch_size, half)
+        self._batch_size_lowered(self.batch_size)
         return np.concatenate(
             [self._evaluate_backing_off(image_keep[:half], text_keep[:half]), self._evaluate_backing_off(image_keep[half:], text_keep[half:])]
         )
+
+
+def _batch_stop(image_keep: BoolMatrix, start: int, batch_size: int) -> int:
+    """Where the batch from ``start`` ends: at most ``batch_size`` coalitions, cut before a run of
+    equal image masks that would straddle the end — so a model-backed game computes each mask's
+    vision features and prompt prefix once, not twice — when that adds no batch to the rest."""
+    n = image_keep.shape[0]
+    stop = min(start + batch_size, n)
+    if stop == n or not np.array_equal(image_keep[stop - 1], image_keep[stop]):
+        return stop
+    run_start = stop - 1
+    while run_start > start and np.array_equal(image_keep[run_start - 1], image_keep[stop]):
+        run_start -= 1
+    batches_left = -(-(n - start) // batch_size)
+    if run_start > start and 1 + -(-(n - run_start) // batch_size) <= batches_left:
+        return run_start
+    return stop
 
 
 def _out_of_memory(error: BaseException) -> bool:

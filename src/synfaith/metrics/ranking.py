@@ -11,29 +11,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# one implementation of the step grid, shared with the search explainer (explainers never import metrics)
+from synfaith.games.dividends import top_counts, validate_steps
+
 
 class DegenerateAttributionError(ValueError):
     """An attribution that cannot be ranked: a NaN/inf score, or every score equal."""
-
-
-def validate_steps(steps: int) -> int:
-    """Check the number of steps K (at least 2: the empty and the full set)."""
-    if int(steps) != steps or steps < 2:
-        raise ValueError(f"steps (K) must be an integer ≥ 2, got {steps!r}")
-    return int(steps)
 
 
 def step_fractions(steps: int) -> np.ndarray:
     """The step grid ``t_k = k / (K − 1)`` for k = 0..K−1."""
     steps = validate_steps(steps)
     return np.arange(steps) / (steps - 1)
-
-
-def top_counts(n_units: int, steps: int) -> np.ndarray:
-    """``⌈t_k · n⌉`` for every step, exactly: ``⌈k·n / (K−1)⌉`` in integer arithmetic."""
-    steps = validate_steps(steps)
-    k = np.arange(steps)
-    return -((-k * n_units) // (steps - 1))
 
 
 def rank_units(scores, *, modality: str = "scores") -> np.ndarray:

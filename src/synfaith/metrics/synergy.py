@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synfaith.games.base import Game
-from synfaith.metrics.coalitions import CoalitionPlan
+from synfaith.games.dividends import pair_dividends
 from synfaith.metrics.ranking import perturbation_path
 from synfaith.metrics.registry import Column, Metric
 from synfaith.metrics.unimodal import STEPS
@@ -58,24 +58,8 @@ def synergistic_faithfulness(game: Game, image_scores, text_scores, steps: int =
         steps: K (default 11).
     """
     path = perturbation_path(image_scores, text_scores, steps, units=(game.n_image, game.n_text))
-    plan = CoalitionPlan(game.n_image, game.n_text)
-    all_image, no_image = plan.all_image(), plan.all_image(False)
-    all_text, no_text = plan.all_text(), plan.all_text(False)
-    top_image, top_text = path.image_top, path.text_top
-
-    full = plan.add(all_image, all_text)
-    empty = plan.add(no_image, no_text)
-    without_image = plan.add(~top_image, all_text)
-    without_text = plan.add(all_image, ~top_text)
-    without_both = plan.add(~top_image, ~top_text)
-    only_both = plan.add(top_image, top_text)
-    only_image = plan.add(top_image, no_text)
-    only_text = plan.add(no_image, top_text)
-    result = plan.evaluate(game)
-    v = result.values
-
-    deletion_dividends = v[full] - v[without_image] - v[without_text] + v[without_both]
-    insertion_dividends = v[only_both] - v[only_image] - v[only_text] + v[empty]
+    dividends = pair_dividends(game, path.image_top, path.text_top)
+    deletion_dividends, insertion_dividends = dividends.deletion, dividends.insertion
     deletion, insertion = float(deletion_dividends.mean()), float(insertion_dividends.mean())
     return SynergisticFaithfulness(
         score=(deletion + insertion) / 2,
@@ -84,8 +68,8 @@ def synergistic_faithfulness(game: Game, image_scores, text_scores, steps: int =
         deletion_dividends=deletion_dividends,
         insertion_dividends=insertion_dividends,
         fractions=path.fractions,
-        coalitions=result.coalitions,
-        evaluations=result.evaluations,
+        coalitions=dividends.coalitions,
+        evaluations=dividends.evaluations,
     )
 
 

@@ -13,6 +13,7 @@ processor; nothing is hard-coded per model.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -24,7 +25,8 @@ from synfaith.contracts import ATTENTION, DEFAULT_ZERO_STATE, GAME, WHITE_BOX, P
 from synfaith.data.instance import Instance
 from synfaith.games.base import Game
 from synfaith.models.answers import AnswerFormat, answer_format_for, answer_token_span, is_correct
-from synfaith.models.ground_truth import map_ground_truth
+from synfaith.models.ground_truth import UnitMapping
+from synfaith.models.memory import BatchSizeProbe, parse_bytes, probe_batch_size
 from synfaith.models.pixels import PixelViews, blurred_copy
 from synfaith.models.prefix import prefix_length, shared_prefix_logits
 from synfaith.models.prompts import PromptLayoutError, align_query_tokens, build_user_text
@@ -51,7 +53,7 @@ class ContextLengthError(ValueError):
     """An instance's prompt does not fit in the model's context."""
 
 
-class VLMAdapter(WhiteBoxAccess, ABC):
+class VLMAdapter(WhiteBoxAccess, UnitMapping, ABC):
     """A Hugging Face VLM behind synfaith's adapter contract.
 
     Args:
@@ -59,7 +61,11 @@ class VLMAdapter(WhiteBoxAccess, ABC):
         processor: its processor (image processor + tokenizer + chat template).
         name: the checkpoint's name or path, for records.
         max_new_tokens: bound of greedy decoding in :meth:`generate_target`.
-        batch_size: masked variants per forward pass of the game.
+        batch_size: masked variants per forward pass of the game, or ``"auto"``: the largest
+            batch that fits in the device's free memory, probed once on the first game
+            (:mod:`synfaith.models.memory`; said in one line on stderr).
+        memory_budget: the most memory ``batch_size: auto`` may fill (``"8GiB"``, bytes), below
+            what the device has free.
         answer_cue: text appended to every user message (not a query unit).
         prefix_cache: run the prompt before the first query token once per distinct image mask
             and only the suffix per coalition (:mod:`synfaith.models.prefix`; exact). ``"auto"``
@@ -80,15 +86,21 @@ class VLMAdapter(WhiteBoxAccess, ABC):
         *,
         name: str = "",
         max_new_tokens: int = 10,
-        batch_size: int = 16,
+        batch_size: int | str = 16,
         answer_cue: str | None = "default",
         prefix_cache: bool | str = "auto",
+        memory_budget: int | str | None = None,
     ) -> None:
         if prefix_cache not in (True, False, "auto"):
             raise ValueError(f"prefix_cache must be true, false or 'auto', got {prefix_cache!r}")
+        if batch_size != "auto" and not (isinstance(batch_size, int) and batch_size >= 1):
+            raise ValueError(f"batch_size must be a positive integer or 'auto', got {batch_size!r}")
+        self.memory_budget = parse_bytes(memory_budget)
+        self.batch_size_probe: BatchSizeProbe | None = None
         self.model = model.eval()
         self.prefix_cache = prefix_cache
         self.token_forwards = 0  # tokens run through the language model by the game's scoring
+        self.forward_passes = self.backward_passes = 0  # sequences run forward / backward (WhiteBoxAccess.count_passes)
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.name = name
@@ -222,10 +234,6 @@ class VLMAdapter(WhiteBoxAccess, ABC):
                 f"{self.max_new_tokens}, over the model's context of {context} tokens; shorten the question or its choices"
             )
 
-    def ground_truth_units(self, prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
-        """Map an instance's model-agnostic ground truth onto this model's units (see :func:`map_ground_truth`)."""
-        return map_ground_truth(prepared, self.pixel_tensor)
-
     # -- the target ------------------------------------------------------------------------
     def _model_inputs(self, prepared: Prepared) -> dict[str, torch.Tensor]:
         device = self.device
@@ -302,6 +310,7 @@ class VLMAdapter(WhiteBoxAccess, ABC):
             shared_tokens = distinct_images.shape[0] * split + n_variants * (length - split)
             split = split if shared_tokens <= 0.75 * n_variants * length else None
         if split is not None:
+            self.count_passes(input_ids.shape[0])  # the unshared path counts in forward_embeddings
             logits, tokens = shared_prefix_logits(self, prepared, input_ids, features, which_image, split, n_logits)
             self.token_forwards += tokens
             return logits
@@ -329,7 +338,23 @@ class VLMAdapter(WhiteBoxAccess, ABC):
 
     def game(self, prepared: Prepared, target: Target, *, batch_size: int | None = None) -> VLMGame:
         """The game ``v(A, B)`` = joint target probability with units outside A, B masked."""
+        if batch_size is None and self.batch_size == "auto":
+            self.batch_size = self._probe_batch_size(prepared, target)
         return VLMGame(self, prepared, target, batch_size=batch_size or self.batch_size)
+
+    def _probe_batch_size(self, prepared: Prepared, target: Target) -> int:
+        """``batch_size: auto`` on this instance: probe batches of distinct random image masks."""
+        generator = np.random.default_rng(0)
+
+        def run_batch(size: int) -> None:
+            image_keep = generator.random((size, prepared.n_image_units)) < 0.5
+            self.target_probabilities(prepared, target, image_keep, np.ones((size, prepared.n_text_units), bool))
+
+        before = self.token_forwards, self.forward_passes
+        self.batch_size_probe = probe_batch_size(run_batch, self.device, budget=self.memory_budget)
+        self.token_forwards, self.forward_passes = before  # the probe is not the game's or an explainer's work
+        logging.getLogger(__name__).info("%s: %s", self.name or type(self).__name__, self.batch_size_probe.describe())
+        return self.batch_size_probe.batch_size
 
 
 class VLMGame(Game):
@@ -340,6 +365,11 @@ class VLMGame(Game):
         self.adapter = adapter
         self.prepared = prepared
         self.target = target
+
+    def _batch_size_lowered(self, batch_size: int) -> None:
+        # later instances start from the size that fitted, instead of running out of memory again
+        if self.adapter.batch_size == "auto" or self.adapter.batch_size > batch_size:
+            self.adapter.batch_size = batch_size
 
     def _evaluate(self, image_keep: np.ndarray, text_keep: np.ndarray) -> np.ndarray:
         before = self.adapter.token_forwards

@@ -47,7 +47,7 @@ from synfaith.contracts import DEFAULT_ZERO_STATE, GAME, Prepared, Target, Token
 from synfaith.data.instance import Instance
 from synfaith.games.base import Game
 from synfaith.models.answers import AnswerFormat, answer_format_for, answer_token_span, is_correct
-from synfaith.models.ground_truth import map_ground_truth
+from synfaith.models.ground_truth import UnitMapping
 from synfaith.models.pixels import PixelViews, blurred_copy
 from synfaith.models.prompts import build_user_text
 from synfaith.secrets import MASK, redact, register_secret, url_credentials
@@ -108,7 +108,7 @@ class RemoteTarget(Target):
     answer_text: str = ""
 
 
-class RemoteChatAdapter:
+class RemoteChatAdapter(UnitMapping):
     """A model behind ``{base_url}/v1/chat/completions`` as a synfaith game.
 
     Args:
@@ -157,7 +157,7 @@ class RemoteChatAdapter:
         top_logprobs: int = 20,
         max_concurrency: int = 8,
         timeout: float = 60.0,
-        batch_size: int = 64,
+        batch_size: int | str = 64,
         api_key: str | None = None,
         api_key_env: str | None = "OPENAI_API_KEY",
         retries: int = 4,
@@ -185,7 +185,7 @@ class RemoteChatAdapter:
         self.top_logprobs = top_logprobs
         self.max_concurrency = max_concurrency
         self.timeout = timeout
-        self.batch_size = batch_size
+        self.batch_size = 64 if batch_size == "auto" else batch_size  # memory is the server's: auto is the default
         self.api_key_env = api_key_env
         self.retries, self.backoff = retries, float(backoff)
         self.requests = 0  # HTTP requests sent (pool threads count under a lock)
@@ -287,10 +287,6 @@ class RemoteChatAdapter:
             image_size=image.size,
             zero_state=zero_state,
         )
-
-    def ground_truth_units(self, prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
-        """Evidence coverage of each grid cell and the deciding query units."""
-        return map_ground_truth(prepared, self.pixel_tensor)
 
     # -- requests for one variant ----------------------------------------------------------
     def _user_text(self, prepared: Prepared, text_keep: np.ndarray) -> str:

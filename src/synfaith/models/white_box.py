@@ -151,10 +151,26 @@ class WhiteBoxAccess:
         batch = inputs_embeds.shape[0]
         image_inputs = {k: torch.cat([v] * batch) for k, v in prepared.image_inputs.items()}
         image_inputs = {k: v.to(inputs_embeds.device) for k, v in image_inputs.items()}
-        return self.model(
+        output = self.model(
             inputs_embeds=inputs_embeds,
             attention_mask=torch.ones(input_ids.shape, dtype=torch.long, device=input_ids.device),
             use_cache=False,
             **self.language_model_inputs(input_ids, image_inputs),
             **kwargs,
         )
+        self.count_passes(batch, output.logits)
+        return output
+
+    def count_passes(self, rows: int, logits: torch.Tensor | None = None) -> None:
+        """Count ``rows`` sequences run forward, and backward when a gradient later reaches ``logits``.
+
+        ``forward_passes`` / ``backward_passes`` are what :meth:`Explainer.explain` records per
+        explainer (a batch of 8 integration steps counts 8 of each).
+        """
+        self.forward_passes = getattr(self, "forward_passes", 0) + rows
+        if logits is not None and logits.requires_grad:
+
+            def count_backward(gradient: torch.Tensor) -> None:
+                self.backward_passes = getattr(self, "backward_passes", 0) + rows
+
+            logits.register_hook(count_backward)

@@ -21,6 +21,7 @@ import pandas as pd
 from synfaith.analysis.leaderboard import (
     fit_mixed_model,
     format_mean_sd,
+    leaderboard_numbers,
     leaderboard,
     mean_ranks,
     mixed_models_per_dataset,
@@ -30,30 +31,39 @@ from synfaith.analysis.metric_means import metric_means
 from synfaith.analysis.rank_agreement import MIN_EXPLAINERS, mean_rank_heatmap, rank_agreement, rank_table
 from synfaith.analysis.redundancy_report import instance_profiles, redundancy_summary
 from synfaith.analysis.rows import (
-    NotComputable,
     correctness_split_problem,
     explainer_count,
-    require_values,
+    why_not_computable,
     split_by_correctness,
     successful,
 )
 from synfaith.analysis.sample_size import SMALL_SAMPLE, cell_sizes, small_samples
 from synfaith.analysis.validation import cost_comparison, fsyn_sii_agreement
 from synfaith.report import figures
+from synfaith.report.dividends import dividend_section
+from synfaith.report.examples import resolve_examples
+from synfaith.report.headroom_section import headroom_section, with_normalised
 from synfaith.report.page import ReportBuilder, write_atomically
 from synfaith.report.qualitative import qualitative_section
 from synfaith.report.render import render
+from synfaith.report.strata_section import strata_section
+from synfaith.report.summary_sentences import unimodal_sentences, validation_sentence
 from synfaith.runs.store import RunStore
 
 MIN_SII_PAIRS = 3  # a correlation of F_syn with SII needs at least this many (instance, explainer) pairs
 
 
 def by_correctness(function, rows: pd.DataFrame) -> pd.DataFrame:
-    """``function(rows)`` for all answers, then for correct and incorrect ones, stacked with an ``answers`` column."""
+    """``function(rows)`` for all answers, then for correct and incorrect ones, stacked with an ``answers`` column.
+
+    A part that is empty, or that holds every successful row (every answer right, or every one
+    wrong), is left out: it would repeat the ``all`` lines (the leaderboard says why once).
+    """
     parts = []
+    everything = successful(rows).shape[0]
     for name, part in split_by_correctness(rows).items():
-        if name != "all" and successful(part).empty:
-            continue  # e.g. every answer right: no incorrect part (the leaderboard says so once)
+        if name != "all" and successful(part).shape[0] in (0, everything):
+            continue
         try:
             table = function(part)
         except (ValueError, KeyError, IndexError):
@@ -67,15 +77,6 @@ def _fmt(value, digits: int = 3) -> str:
     return "—" if value is None or (isinstance(value, float) and not np.isfinite(value)) else f"{value:.{digits}f}"
 
 
-def _why_not(rows: pd.DataFrame, column: str) -> str | None:
-    """Why ``column`` has no successful value (``None`` when it has one)."""
-    try:
-        require_values(rows, column)
-    except NotComputable as reason:
-        return str(reason)
-    return None
-
-
 def _declared_metrics(store: RunStore) -> list:
     """The registered metrics this run computed (its config's list; every metric when unknown)."""
     from synfaith.metrics.registry import METRICS, metric_names
@@ -87,19 +88,31 @@ def _declared_metrics(store: RunStore) -> list:
     return [METRICS[name] for name in names if name in METRICS]
 
 
-def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+def write_report(run_dir: str | Path, out_dir: str | Path | None = None, examples: str | list[str] | None = None) -> Path:
     """Analyse a run directory and write ``index.html`` with figures and CSV tables; returns its path.
 
-    Raises ``ValueError`` only when the run holds no rows at all; any other run gives a page.
+    ``examples``: the instance ids the qualitative section draws (default: the config's
+    ``report.examples``, else one per stratum; :mod:`synfaith.report.examples`).
+
+    Raises ``ValueError`` only when the run holds no rows at all or ``examples`` names an id it
+    does not hold (before anything is written); any other run gives a page.
     """
     store = RunStore(run_dir)
     rows = store.read_rows()
     if rows.empty:
         raise ValueError(f"{run_dir} holds no result rows; run `synfaith run` first")
+    try:
+        config = store.config()
+    except OSError:
+        config = None
+    chosen, no_examples = resolve_examples(rows, examples, config)
     out = Path(out_dir) if out_dir is not None else store.run_dir / "report"
     builder = ReportBuilder(out)
     summary: dict[str, str] = {}
+    strata = strata_section(builder, rows)
+    dividend_section(builder, rows)
     _leaderboard(builder, rows, summary)
+    headroom_section(builder, rows, summary)
     _mixed_model(builder, rows, summary)
     _metric_means(builder, store, rows)
     _instability(builder, rows, summary)
@@ -107,23 +120,33 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     _redundancy_and_probes(builder, rows)
     _efficiency(builder, rows)
     qualitative = builder.section("What the explainers show", "qualitative",
-                                  "Instances drawn with a fixed seed; each explainer's visual map over the image, and its query-token scores.")
-    qualitative_section(builder, qualitative, store, rows)
+                                  "The instances named by --examples or report.examples in the config, else one per stratum (the "
+                                  "instance nearest its stratum's median Δ): each explainer's visual map over the image, its "
+                                  "query-token scores, and the stored interaction matrices.")
+    if no_examples is not None:
+        builder.skip(qualitative, "visual maps and token scores", no_examples)
+    qualitative_section(builder, qualitative, store, rows, chosen)
     _failures(builder, rows, summary)
 
-    page = render(store.run_dir, rows, builder, summary, small_samples(rows, SMALL_SAMPLE), SMALL_SAMPLE)
-    summary_file = {**summary, "not_computed": [f"{s.section.title}: {s.what} — {s.why}" for s in builder.skipped]}
+    sentences = [*strata.sentences, *unimodal_sentences(builder, rows)]
+    sentences += [s for s in [validation_sentence(builder, rows)] if s is not None]
+    page = render(store.run_dir, rows, builder, summary, small_samples(rows, SMALL_SAMPLE) + strata.small, SMALL_SAMPLE, sentences)
+    summary_file = {**summary, "headline": strata.headline, "strata": strata.strata, "sentences": [s.as_dict() for s in sentences],
+                    "not_computed": [f"{s.section.title}: {s.what} — {s.why}" for s in builder.skipped]}
     write_atomically(out / "summary.json", json.dumps(summary_file, indent=2))
     return write_atomically(out / "index.html", page)
 
 
 def _leaderboard(builder: ReportBuilder, rows: pd.DataFrame, summary: dict[str, str]) -> None:
-    board = builder.section("Leaderboard: F_syn per explainer", "leaderboard",
+    board = builder.section("Leaderboard: F_syn per explainer, all instances pooled", "leaderboard",
                             "Mean F_syn (± sd) per explainer and dataset, the paper's Table 1 layout; higher is more synergistic faithfulness.")
     by_dataset = builder.attempt(board, "F_syn leaderboard", leaderboard, rows, "dataset")
     if by_dataset is not None:
-        builder.table(board, "leaderboard_by_dataset", format_mean_sd(by_dataset), "F_syn mean (±sd) by dataset")
-        builder.table(board, "leaderboard_by_model", format_mean_sd(leaderboard(rows, "model")), "F_syn mean (±sd) by model")
+        builder.table(board, "leaderboard_by_dataset", format_mean_sd(by_dataset), "F_syn mean (±sd) by dataset; the CSV holds n, mean, "
+                      "sd and a 95% bootstrap interval per cell (and normalised F_syn, when the run has fsyn_search)",
+                      csv=with_normalised(leaderboard_numbers(rows, "dataset"), rows))
+        builder.table(board, "leaderboard_by_model", format_mean_sd(leaderboard(rows, "model")), "F_syn mean (±sd) by model",
+                      csv=leaderboard_numbers(rows, "model"))
         summary["best_mean_explainer"] = by_dataset["mean"]["all"].idxmax()
         summary["best_mean_fsyn"] = _fmt(by_dataset["mean"]["all"].max())
     counts = cell_sizes(rows, "fsyn")
@@ -134,9 +157,10 @@ def _leaderboard(builder: ReportBuilder, rows: pd.DataFrame, summary: dict[str, 
         return
     subsets = rows["meta"].map(lambda m: json.loads(m).get("subset") if isinstance(m, str) else None)
     if subsets.notna().any():
-        builder.table(board, "leaderboard_by_subset", format_mean_sd(leaderboard(rows.assign(subset=subsets), "subset")),
+        with_subsets = rows.assign(subset=subsets)
+        builder.table(board, "leaderboard_by_subset", format_mean_sd(leaderboard(with_subsets, "subset")),
                       "F_syn mean (±sd) by planted subset (synthetic world): on redundant instances the evidence pair is "
-                      "redundant, so even the Oracle's dividend is negative")
+                      "redundant, so even the Oracle's dividend is negative", csv=leaderboard_numbers(with_subsets, "subset"))
     ranks = mean_ranks(rows)
     if ranks.empty:
         builder.skip(board, "mean ranks", "no instance was completed by every explainer")
@@ -148,10 +172,10 @@ def _leaderboard(builder: ReportBuilder, rows: pd.DataFrame, summary: dict[str, 
     problem = correctness_split_problem(rows)
     if problem is not None:
         builder.skip(board, "correct / incorrect answers compared", problem)
-    for part_name, part in split_by_correctness(rows).items():
+    for part_name, part in split_by_correctness(rows).items() if problem is None else ():
         if part_name != "all" and successful(part, "fsyn").shape[0]:
             builder.table(board, f"leaderboard_{part_name}", format_mean_sd(leaderboard(part, "dataset")),
-                          f"F_syn mean (±sd) by dataset, {part_name} answers only")
+                          f"F_syn mean (±sd) by dataset, {part_name} answers only", csv=leaderboard_numbers(part, "dataset"))
 
 
 def _mixed_model(builder: ReportBuilder, rows: pd.DataFrame, summary: dict[str, str]) -> None:
@@ -159,22 +183,44 @@ def _mixed_model(builder: ReportBuilder, rows: pd.DataFrame, summary: dict[str, 
     present = sorted(successful(rows, "fsyn")["explainer"].unique())
     reference = "random" if "random" in present or not present else present[0]
     model = builder.attempt(lmm, "mixed-effects model", fit_mixed_model, rows, reference=reference)
-    if model is None or not len(model.table):
+    if model is None or not len(model.reported_table):
         return
+    from synfaith.analysis.mixed_model import UNTRUSTWORTHY
+
+    reported, level = model.reported_table, f"{model.confidence:.0%}"
     builder.note(lmm, f"Formula <code>{html.escape(model.formula)}</code>; {html.escape(model.method)}; "
-                      f"{model.rows:,} rows, {model.groups:,} groups, fitted in {model.seconds:.1f} s"
+                      f"{model.rows:,} rows, {model.groups:,} groups, fitted in {model.seconds:.1f} s by "
+                      f"{html.escape(model.optimiser or 'no optimiser')} (REML log-likelihood {model.log_likelihood:.4g})"
                       f"{'' if model.converged else ' — <b>did not converge</b>'}.")
+    if model.trustworthy:
+        builder.note(lmm, "<b>Diagnostics passed</b>: the fit converged with a finite log-likelihood and a usable Hessian, "
+                          "and every variance component is away from zero (F-tests in the variance table).")
+    else:
+        builder.note(lmm, f"<b>The mixed model is not trustworthy here</b>: {html.escape(model.reason)}. "
+                          f"Shown instead: <b>{html.escape(model.fallback)}</b> — the same fixed effects, standard errors robust "
+                          "to any correlation within an instance; the paired Wilcoxon tests of the leaderboard need no model at all.",
+                     "warning")
     for note in model.notes:
-        builder.note(lmm, html.escape(note), "warning")
-    builder.table(lmm, "mixed_model", model.table, f"Explainer coefficients against {reference} (REML), with 95% confidence intervals", index=False)
-    builder.figure(lmm, "mixed_model", figures.coefficient_plot(model.table, reference), f"F_syn coefficients against {reference}")
+        if not note.startswith(UNTRUSTWORTHY):  # said in the box above
+            builder.note(lmm, html.escape(note), "warning")
+    caption = (f"Explainer coefficients against {reference} (REML), with {level} confidence intervals" if model.trustworthy else
+               f"Explainer coefficients against {reference} from the fallback, {model.fallback}, with {level} confidence intervals")
+    builder.table(lmm, "mixed_model", reported, caption, index=False)
+    builder.figure(lmm, "mixed_model", figures.coefficient_plot(reported, reference), f"F_syn coefficients against {reference} ({model.source})")
+    if not model.trustworthy and len(model.table):
+        builder.table(lmm, "mixed_model_untrusted", model.table, "The mixed model's own coefficients, for comparison only: "
+                      "not trustworthy (see the box above)", index=False)
+    builder.table(lmm, "mixed_model_variance", model.variance_components, "Variance components (REML) and the exact F-test of each "
+                  "against zero; on_boundary: it cannot be told from zero", index=False)
     if rows["dataset"].nunique() > 1:
         per_dataset = builder.attempt(lmm, "mixed model per dataset", mixed_models_per_dataset, rows, reference=reference)
         if per_dataset is not None:
-            builder.table(lmm, "mixed_model_per_dataset", per_dataset, "The same model fitted on each dataset alone (the dataset term drops out)", index=False)
-    top = model.table.iloc[0]
+            builder.table(lmm, "mixed_model_per_dataset", per_dataset, "The same model fitted on each dataset alone (the dataset term "
+                          "drops out); where a dataset's fit is not trustworthy its line is the fallback's (source, reason)", index=False)
+    top = reported.iloc[0]
     summary |= {"lmm_reference": reference, "lmm_best": str(top["explainer"]), "lmm_best_coefficient": _fmt(top["coefficient"]),
-                "lmm_best_p": f"{top['p_value']:.2g}"}
+                "lmm_best_p": f"{top['p_value']:.2g}", "lmm_trustworthy": "yes" if model.trustworthy else "no",
+                "lmm_source": model.source}
 
 
 def _metric_means(builder: ReportBuilder, store: RunStore, rows: pd.DataFrame) -> None:
@@ -184,15 +230,15 @@ def _metric_means(builder: ReportBuilder, store: RunStore, rows: pd.DataFrame) -
                                  "The mean of each metric's value columns per explainer; the metrics and their columns are the "
                                  "metric registry's declarations: " + "; ".join(f"{m.label or m.name} ({m.description})" for m in declared) + ".")
     if means.empty:
-        builder.skip(everything, "metric means", _why_not(rows, "status") or "no successful row holds a metric value")
+        builder.skip(everything, "metric means", why_not_computable(rows, "status") or "no successful row holds a metric value")
     else:
         builder.table(everything, "metric_means", means, "Mean of every metric value per explainer")
 
 
 def _instability(builder: ReportBuilder, rows: pd.DataFrame, summary: dict[str, str]) -> None:
-    instability = builder.section("Unimodal metrics disagree", "ranking-instability",
+    instability = builder.section("Do visual and textual unimodal rankings agree?", "ranking-instability",
                                   "Explainers ranked by visual and by textual deletion, insertion and SRG; Kendall τ between the two rankings.")
-    reason = _why_not(rows, "visual_deletion")
+    reason = why_not_computable(rows, "visual_deletion")
     if reason is not None:
         builder.skip(instability, "unimodal rankings and Kendall τ", reason)
         return
@@ -211,7 +257,8 @@ def _instability(builder: ReportBuilder, rows: pd.DataFrame, summary: dict[str, 
     table = rank_table(rows)
     builder.table(instability, "unimodal_ranks", table, "Explainer ranks under each unimodal metric (pooled)")
     builder.figure(instability, "rank_shift", figures.rank_shift(table), "Rank shift between the visual and textual version of each criterion")
-    builder.figure(instability, "mean_rank_heatmap", figures.heatmap(mean_rank_heatmap(rows), "mean rank (1 = best)"), "Mean rank of each explainer per metric and dataset")
+    builder.figure(instability, "mean_rank_heatmap", figures.heatmap(mean_rank_heatmap(rows), "mean rank (1 = best)", integer_scale=True),
+                   "Mean over instances of each explainer's rank (1 = best) per metric and dataset, on the instances every explainer completed")
 
 
 def _validation(builder: ReportBuilder, rows: pd.DataFrame, summary: dict[str, str]) -> None:
@@ -220,7 +267,7 @@ def _validation(builder: ReportBuilder, rows: pd.DataFrame, summary: dict[str, s
     with_sii = successful(rows, "sii")
     with_sii = with_sii[with_sii["fsyn"].notna()]
     if len(with_sii) < MIN_SII_PAIRS:
-        reason = _why_not(rows, "sii")
+        reason = why_not_computable(rows, "sii")
         if reason is not None and (rows["status"] == "ok").any():
             reason = "this run computed no SII ground truth (metrics.compute without sii, or sii_limit 0)"
         builder.skip(validation, "F_syn against the SII ground truth", reason or
@@ -232,7 +279,9 @@ def _validation(builder: ReportBuilder, rows: pd.DataFrame, summary: dict[str, s
     builder.table(validation, "fsyn_sii_agreement_by_correctness", split, "The same for all / correct / incorrect answers", index=False)
     builder.figure(validation, "fsyn_vs_sii", figures.fsyn_sii_scatter(with_sii), "F_syn against the SII ground truth")
     cost = cost_comparison(rows)
-    builder.table(validation, "metric_cost", cost, "Mean cost per (instance, explainer) pair")
+    builder.table(validation, "metric_cost", cost, "Mean cost per (instance, explainer) pair; token-forwards are tokens run through the "
+                  "language model (a metric's: its evaluations × the instance's tokens per evaluation; the last line: per instance, "
+                  "every metric and explainer sharing one cached game, prefix sharing counted)")
     overall = correlations.set_index("scope").loc["all"]
     summary |= {
         "fsyn_sii_spearman": _fmt(overall["spearman"], 2),
@@ -245,7 +294,7 @@ def _validation(builder: ReportBuilder, rows: pd.DataFrame, summary: dict[str, s
 def _redundancy_and_probes(builder: ReportBuilder, rows: pd.DataFrame) -> None:
     why = builder.section("Why unimodal metrics collapse: modality redundancy", "redundancy",
                           "Δ = v(V,T) − v(V,∅) − v(∅,T) + v(∅,∅): positive when the answer needs both modalities, negative when either alone suffices.")
-    reason = _why_not(rows, "modality_dividend")
+    reason = why_not_computable(rows, "modality_dividend")
     if reason is None:
         builder.table(why, "redundancy", redundancy_summary(rows), "Redundancy profile per model and dataset", index=False)
         split = by_correctness(redundancy_summary, rows)
@@ -261,7 +310,7 @@ def _redundancy_and_probes(builder: ReportBuilder, rows: pd.DataFrame) -> None:
     probe_columns = ["influence_text_without_image", "influence_image_without_text", "stability_spearman", "stability_top_k"]
     present = [c for c in probe_columns if len(successful(rows, c))]
     if not present:
-        reason = _why_not(rows, "status")
+        reason = why_not_computable(rows, "status")
         builder.skip(probes, "influence and stability", reason or "this run did not compute influence or stability (metrics.compute)")
         return
     table = successful(rows).groupby("explainer")[present].mean()
@@ -275,17 +324,27 @@ def _redundancy_and_probes(builder: ReportBuilder, rows: pd.DataFrame) -> None:
 
 def _efficiency(builder: ReportBuilder, rows: pd.DataFrame) -> None:
     efficiency = builder.section("Efficiency and faithfulness", "pareto")
-    reason = _why_not(rows, "fsyn")
+    reason = why_not_computable(rows, "fsyn")
     if reason is not None:
         builder.skip(efficiency, "time against F_syn", reason)
         return
     points = successful(rows, "fsyn").groupby("explainer").agg(seconds=("explain_seconds", "mean"), fsyn=("fsyn", "mean"))
-    builder.table(efficiency, "pareto", points, "Mean explanation time and F_syn per explainer")
+    builder.table(efficiency, "pareto", points.join(_explainer_passes(rows)),
+                  "Mean explanation time, F_syn, and forward / backward passes per explanation (sequences the model ran, as it "
+                  "counted them; a game explainer's coalitions answered from the instance's cache cost none)")
     split = by_correctness(
         lambda part: successful(part, "fsyn").groupby("explainer").agg(seconds=("explain_seconds", "mean"), fsyn=("fsyn", "mean")).reset_index(), rows
     )
     builder.table(efficiency, "pareto_by_correctness", split, "The same for all / correct / incorrect answers", index=False)
     builder.figure(efficiency, "pareto", figures.pareto(points), "Explainer time against F_syn (the red line is the Pareto front)")
+
+
+def _explainer_passes(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean forward and backward passes per explanation, per explainer (empty for rows without counts)."""
+    columns = [c for c in ("explain_forward_passes", "explain_backward_passes") if c in rows]
+    counted = successful(rows, "fsyn")[["explainer", *columns]]
+    means = counted.set_index("explainer").apply(pd.to_numeric, errors="coerce").groupby(level=0).mean()
+    return means.rename(columns={"explain_forward_passes": "forward_passes", "explain_backward_passes": "backward_passes"})
 
 
 def _failures(builder: ReportBuilder, rows: pd.DataFrame, summary: dict[str, str]) -> None:

@@ -68,8 +68,12 @@ class ReportBuilder:
         self.sections.append(Section(title, anchor, intro))
         return self.sections[-1]
 
-    def table(self, section: Section, name: str, frame: pd.DataFrame, caption: str, index: bool = True, digits: int = 3) -> None:
-        write_atomically(self.out_dir / "tables" / f"{name}.csv", frame.to_csv(index=index))
+    def table(
+        self, section: Section, name: str, frame: pd.DataFrame, caption: str, index: bool = True, digits: int = 3, csv: pd.DataFrame | None = None
+    ) -> None:
+        """Show ``frame`` in the section and write ``tables/NAME.csv`` — ``csv`` instead when given
+        (the numbers behind a table the page shows as formatted text)."""
+        write_atomically(self.out_dir / "tables" / f"{name}.csv", (frame if csv is None else csv).to_csv(index=index))
         self.tables.append(name)
         shown = frame.copy()
         for column in shown.columns:

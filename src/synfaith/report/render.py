@@ -10,6 +10,7 @@ import pandas as pd
 
 from synfaith.analysis.rows import successful
 from synfaith.analysis.sample_size import SMALL_SAMPLE
+from synfaith.analysis.sentences import SCALE, Sentence, unimodal_title
 from synfaith.report.page import ReportBuilder
 
 STYLE = """
@@ -22,6 +23,7 @@ th { background: #fafafa; } figure { margin: 1em 0; } figcaption { font-size: 0.
 div.warning { margin: 0.8em 0; padding: 0.2em 1em; border-left: 4px solid #d08a00; } div.warning li { margin: 0.2em 0; }
 .tokens td { text-align: left; } .tokens span { padding: 0 1px; border-radius: 2px; }
 nav a { margin-right: 1em; font-size: 0.9em; }
+figure.table, .tokens { max-width: 100%; overflow-x: auto; } figure.table table { white-space: nowrap; }
 """
 
 CHECK_SCRIPT = """
@@ -60,26 +62,37 @@ def _caveats(builder: ReportBuilder, small: list[str], threshold: int) -> str:
     return "".join(boxes)
 
 
+def _point(title: str, body: str) -> str:
+    return f"<li><b>{html.escape(title)}.</b> {body}</li>"
+
+
+def summary_points(summary: dict[str, str], sentences: list[Sentence]) -> list[str]:
+    """The summary's list items: the headline (synergistic stratum), the redundant stratum, the pooled result, the unimodal
+    agreement and the F_syn–SII correlation — each generated from its numbers (:mod:`synfaith.analysis.sentences`)."""
+    s = lambda key: summary_span(key, summary.get(key, "—"))  # noqa: E731
+    by_key = {sentence.key: sentence for sentence in sentences}
+    points = [_point(by_key[key].title, by_key[key].html()) for key in ("headline", "redundant", "pooled") if key in by_key]
+    pooled = by_key.get("pooled")
+    if "lmm_best" in summary and not (pooled is not None and any(q.name == "lmm_coefficient" for q in pooled.quotes)):
+        reference = html.escape(summary.get("lmm_reference", "Random"))
+        points.append(_point("Mixed model, all instances pooled", f"Largest coefficient over {reference}: {s('lmm_best')} "
+                             f"({s('lmm_best_coefficient')}, p = {s('lmm_best_p')})."))
+    taus = [by_key[f"tau_{c}"] for c in ("deletion", "insertion", "srg") if f"tau_{c}" in by_key]
+    if taus:
+        body = " ".join(t.html() for t in taus)
+        points.append(_point(unimodal_title(taus), f"{body} (Kendall τ {html.escape(SCALE)}; 1 = same order, −1 = reversed.)"))
+    if "fsyn_sii" in by_key:
+        points.append(_point(by_key["fsyn_sii"].title, f"{by_key['fsyn_sii'].html()} (Spearman ρ {html.escape(SCALE)}.)"))
+    return points
+
+
 def render(run_dir: Path, rows: pd.DataFrame, builder: ReportBuilder, summary: dict[str, str], small: list[str],
-           threshold: int = SMALL_SAMPLE) -> str:
-    """The whole page: header, summary (quoting the tables' values), caveats, the sections."""
+           threshold: int = SMALL_SAMPLE, sentences: list[Sentence] | None = None) -> str:
+    """The whole page: header, summary (sentences generated from the tables' values), caveats, the sections."""
     ok = successful(rows)
     models, datasets, explainers = (sorted(rows[c].dropna().unique()) for c in ("model", "dataset", "explainer"))
     s = lambda key: summary_span(key, summary.get(key, "—"))  # noqa: E731
-    reference = html.escape(summary.get("lmm_reference", "Random"))
-    points = [
-        f"<li><b>Who leads.</b> Highest mean F_syn: {s('best_mean_explainer')} ({s('best_mean_fsyn')})"
-        + (f"; the mixed model's largest coefficient over {reference}: {s('lmm_best')} ({s('lmm_best_coefficient')}, p = {s('lmm_best_p')})."
-           if "lmm_best" in summary else ".")
-        + "</li>",
-        (f"<li><b>Unimodal metrics disagree.</b> Kendall τ between the visual and the textual explainer ranking: deletion {s('tau_deletion')}, "
-         f"insertion {s('tau_insertion')}, SRG {s('tau_srg')} (1 = same order, −1 = reversed).</li>"),
-    ]
-    if "fsyn_sii_spearman" in summary:
-        points.append(
-            f"<li><b>F_syn tracks the exact interaction.</b> Spearman ρ = {s('fsyn_sii_spearman')}, Kendall τ = {s('fsyn_sii_kendall')} "
-            f"over {s('fsyn_sii_pairs')} (instance, explainer) pairs, while the SII ground truth needs {s('sii_cost_ratio')}× the evaluations.</li>"
-        )
+    points = summary_points(summary, sentences or [])
     points.append(f"<li><b>Failures.</b> {s('failure_rows')} failure rows (see <a href='#failures'>Failures</a>).</li>")
     nav = " ".join(f'<a href="#{sec.anchor}">{html.escape(sec.title)}</a>' for sec in builder.sections)
     body = []

@@ -13,19 +13,21 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import (
+    PositiveInt,
     BaseModel,
     ConfigDict,
     Field,
     SecretStr,
     SerializationInfo,
     ValidationError,
-    create_model,
     field_serializer,
     field_validator,
     model_validator,
 )
 
 from synfaith.contracts import ZeroState
+from synfaith.runs.config_parts import Limit, PluginImports
+from synfaith.runs.metrics_config import MetricsConfig
 from synfaith.secrets import MASK, is_secret_name, redact, register_secret, url_credentials
 
 DTYPES = ("auto", "float32", "float16", "bfloat16", "float64")
@@ -56,7 +58,7 @@ class ModelConfig(_Strict):
     name: str | None = Field(None, description="label in the rows (default: the path's last part)")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
     dtype: str = Field("auto", description=f"one of {', '.join(DTYPES)}")
-    batch_size: int = Field(16, ge=1, description="masked variants per forward pass")
+    batch_size: PositiveInt | Literal["auto"] = Field(16, description="masked variants per forward pass, or auto (the most that fit in free memory)")
     options: dict[str, Any] = Field(default_factory=dict, description="adapter options (max_pixels, max_tiles, …)")
 
     @property
@@ -136,7 +138,7 @@ class DatasetConfig(_Strict):
 
     kind: str
     name: str | None = None
-    limit: int | None = Field(None, ge=0, description="instances to run (default: all)")
+    limit: Limit = Field(None, description="instances to run, or a fraction of the dataset in (0, 1) (default: all)")
     seed: int | None = Field(None, description="seed of a random subset when limit is set (default: the first rows)")
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -198,65 +200,6 @@ class ExplainerConfig(_Strict):
         return self.label or self.name
 
 
-def _default_metrics() -> list[str]:
-    from synfaith.metrics.registry import metric_names
-
-    return metric_names()
-
-
-class MetricsConfig(BaseModel):
-    """Which metrics (``compute``, registry names) and their settings (docs/design.md §3).
-
-    The settings are those every registered metric declares (``steps``, ``background_players``,
-    ``sii_limit``, …; see ``synfaith metrics list``), typed and bounded by their declarations.
-    """
-
-    model_config = ConfigDict(extra="allow")
-
-    compute: list[str] = Field(default_factory=_default_metrics)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _declared_settings(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        from synfaith.metrics.registry import metric_settings
-
-        declared = metric_settings()
-        if "blur_radius" in data:
-            raise ValueError("blur_radius moved: set zero_state.blur, a fraction of the image's longer side (default 0.125)")
-        unknown = sorted(set(data) - set(declared) - {"compute"})
-        if unknown:
-            raise ValueError(f"unknown metric setting {', '.join(map(repr, unknown))}; declared: {', '.join(declared)}")
-        settings_model = create_model("MetricSettings", __config__=ConfigDict(extra="forbid"), **declared)
-        try:
-            settings = settings_model.model_validate({k: v for k, v in data.items() if k != "compute"})
-        except ValidationError as error:
-            raise ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())) from None
-        return {**({"compute": data["compute"]} if "compute" in data else {}), **settings.model_dump()}
-
-    @field_validator("compute")
-    @classmethod
-    def _known_metrics(cls, compute: list[str]) -> list[str]:
-        from synfaith.metrics.registry import METRICS
-
-        unknown = [name for name in compute if name not in METRICS]
-        if unknown:
-            raise ValueError(f"unknown metric {', '.join(map(repr, unknown))}; known: {', '.join(_default_metrics())}")
-        return list(dict.fromkeys(compute))
-
-    def __getattr__(self, name: str) -> Any:  # settings are extra fields; fill in declared defaults
-        extra = self.__pydantic_extra__ or {}
-        if name in extra:
-            return extra[name]
-        from synfaith.metrics.registry import metric_settings
-
-        declared = metric_settings()
-        if name in declared:
-            return declared[name][1].default
-        raise AttributeError(name)
-
-
 class ZeroStateConfig(_Strict):
     """The zero-state removed units take (docs/design.md §2)."""
 
@@ -267,10 +210,18 @@ class ZeroStateConfig(_Strict):
         return ZeroState(blur=self.blur, text=self.text)
 
 
+class ReportConfig(_Strict):
+    """What ``synfaith report`` draws (not part of any row's identity)."""
+
+    examples: list[str] = Field(default_factory=list, description="instance ids for the qualitative section "
+                                "(default: one per stratum); `synfaith report --examples` overrides it")
+
+
 class ExecutionConfig(_Strict):
     """Where and how work runs."""
 
     executor: Literal["local", "ray"] = "local"
+    workers: PositiveInt | Literal["auto"] = Field(1, description="local worker processes (auto: one per usable core), each with its own model copy")
     shard_size: int = Field(25, ge=1, description="instances per work unit")
     flush_every: int = Field(4, ge=1, description="instances per result shard file")
     ray_address: str | None = Field(None, description="Ray cluster address (default: start a local one)")
@@ -280,7 +231,7 @@ class ExecutionConfig(_Strict):
     progress: bool = True
 
 
-class RunConfig(_Strict):
+class RunConfig(PluginImports):  # include_paths and imports first: their plugins are imported before the rest is checked
     """A whole run."""
 
     output_dir: str
@@ -291,6 +242,7 @@ class RunConfig(_Strict):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     zero_state: ZeroStateConfig = Field(default_factory=ZeroStateConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
 
     @model_validator(mode="after")
     def _unique_labels(self) -> RunConfig:

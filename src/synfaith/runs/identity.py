@@ -30,7 +30,7 @@ from synfaith.secrets import is_secret_name, redact, url_credentials
 
 # adapter options that change how fast, not what: they are not part of a row's identity
 NON_OUTPUT_OPTIONS = frozenset(
-    {"batch_size", "device", "max_concurrency", "timeout", "retries", "backoff", "api_key_env", "hub_timeout", "prefix_cache"}
+    {"batch_size", "device", "max_concurrency", "timeout", "retries", "backoff", "api_key_env", "hub_timeout", "prefix_cache", "memory_budget", "internal_batch_size"}
 )
 _FULL_HASH_BYTES = 64 * 1024 * 1024  # files above this are identified by name, size and mtime, not content
 
@@ -101,7 +101,8 @@ def dataset_part(spec, instance_ids: Sequence[str]) -> dict[str, Any]:
 
 
 def explainer_part(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
-    return {"name": name, "options": dict(options)}
+    # an explainer's batch sizes change how many passes it takes, not its scores
+    return {"name": name, "options": {k: v for k, v in options.items() if k not in NON_OUTPUT_OPTIONS}}
 
 
 def run_part(config_data: Mapping[str, Any], version: str) -> dict[str, Any]:

@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from synfaith.contracts import DEFAULT_ZERO_STATE, ZeroState
 from synfaith.data.source import InvalidRow, Row
 from synfaith.metrics.registry import Metric, MetricInputs, get_metric
@@ -208,7 +210,11 @@ def score_instance(
             "text_scores": attribution.text_scores.tolist(),
             "explain_seconds": attribution.seconds,
             "explain_model_calls": attribution.model_calls,
+            "explain_forward_passes": attribution.forward_passes,
+            "explain_backward_passes": attribution.backward_passes,
         }
+        if attribution.raw.get("interaction_matrix") is not None:  # kept for the report's interaction figure
+            record["interaction_matrix"] = np.asarray(attribution.raw["interaction_matrix"], dtype=float).ravel().tolist()
         values: dict[str, Any] = {}
         failure = None
         for metric in (m for m in metrics if m.scope == "attribution"):

@@ -81,8 +81,11 @@ BASE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("unit_grid_cols", "int", "value"),
     ("unit_grid", "int_list", "value"),  # the visual unit at each cell, row-major
     ("text_units", "str_list", "value"),  # the query text of each text unit
+    ("interaction_matrix", "float_list", "value"),  # an explainer's image × text unit interactions (MultiSHAP), row-major [n_image_units, n_text_units]
     ("explain_seconds", "float", "timing"),
     ("explain_model_calls", "int", "cost"),
+    ("explain_forward_passes", "int", "cost"),  # sequences the model ran forward for the explanation (its own count)
+    ("explain_backward_passes", "int", "cost"),  # sequences whose gradient went back through the model
     ("instance_evaluations", "int", "cost"),  # distinct coalitions the instance's one game evaluated, in all
     ("instance_token_forwards", "int", "cost"),  # tokens its game ran through the model (prefix sharing counted)
     ("worker", "str", "timing"),

@@ -47,6 +47,7 @@ __all__ = [
     "CHAT_TEMPLATES",
     "SPEC",
     "SPECIAL_TOKENS",
+    "build_processor",
     "build_tokenizer",
     "build_twin",
     "model_class",
@@ -254,7 +255,9 @@ def _internvl_config(tok):
 # --------------------------------------------------------------------------------------
 # Processors
 # --------------------------------------------------------------------------------------
-def _build_processor(arch: str, tok):
+def build_processor(arch: str, tok, spec: dict[str, Any] | None = None):
+    """The processor of ``arch`` over tokenizer ``tok``, with the image sizes of ``spec``
+    (default :data:`SPEC`, the twins'; ``benchmarks/full_size.py`` passes the real ones)."""
     from transformers import (
         CLIPImageProcessor,
         GotOcr2ImageProcessor,
@@ -267,7 +270,7 @@ def _build_processor(arch: str, tok):
         ImageOnlyQwen2_5_VLProcessor,
     )
 
-    s = SPEC[arch]
+    s = spec or SPEC[arch]
     # shared by all three: bicubic resize, rescale to [0, 1], normalise, convert to RGB
     common = dict(do_resize=True, resample=3, do_rescale=True, rescale_factor=1 / 255, do_normalize=True, do_convert_rgb=True)
     if arch == "llava":
@@ -372,6 +375,6 @@ def build_twin(arch: str, out_dir, seed: int = 0) -> pathlib.Path:
     )
     model.save_pretrained(out, safe_serialization=True)
 
-    processor = _build_processor(arch, tok)
+    processor = build_processor(arch, tok)
     processor.save_pretrained(out)
     return out
