@@ -7,14 +7,14 @@ packages extend synfaith without editing it: a distribution that declares an ent
 group ``synfaith.plugins`` names a module; :func:`load_plugins` imports every such module once,
 before any registry is first read, and the module registers its explainers, datasets, adapters
 or metrics with the ordinary ``register_*`` functions. ``--include_path`` and a config's
-``imports:`` list reach the same code through :func:`import_plugin_modules`.
+``imports:`` list reach the same code through :func:`synfaith.plugins.load_plugins`.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
 PLUGIN_GROUP = "synfaith.plugins"
@@ -52,33 +52,6 @@ def load_plugins() -> list[str]:
     for line in _plugin_errors:
         print(f"synfaith: warning: {line}", file=sys.stderr)
     return list(_plugin_errors)
-
-
-def import_plugin_modules(modules: Iterable[str] = (), include_paths: Iterable[str] = ()) -> None:
-    """Import user modules that register extensions (a config's ``imports:``, ``--include_path``).
-
-    Each include path is put on ``sys.path`` and every ``*.py`` file directly in it is imported;
-    each module name is imported as is. Errors name the module and are raised as ImportError.
-    """
-    from pathlib import Path
-
-    for folder in include_paths:
-        path = Path(folder).expanduser().resolve()
-        if not path.is_dir():
-            raise ImportError(f"--include_path {folder!r} is not a directory")
-        if str(path) not in sys.path:
-            sys.path.insert(0, str(path))
-        for file in sorted(path.glob("*.py")):
-            _import(file.stem, f"{file} (from --include_path {folder})")
-    for module in modules:
-        _import(module, f"module {module!r} (from imports:)")
-
-
-def _import(module: str, what: str) -> None:
-    try:
-        importlib.import_module(module)
-    except Exception as error:  # noqa: BLE001 - one line naming the module
-        raise ImportError(f"cannot import {what}: {type(error).__name__}: {error}") from error
 
 
 class Registry(Mapping[str, T], Generic[T]):
