@@ -155,7 +155,9 @@ def test_model_hf_with_pretrained_is_an_alias_and_a_bad_checkpoint_leaves_no_dir
     assert main([*argv, "--model", "hf", "--output_path", str(tmp_path / "none")]) == 2
     assert "--model hf names a loader, not a checkpoint: give the checkpoint as --model_args pretrained=" in capsys.readouterr().err
     # a folder that no adapter loads: before, the run directory was written and the run died on loading
-    for name, config_json in (("no_config", None), ("llava_next", {"model_type": "llava_next"})):
+    cases = (("no_config", None, "it has no config.json"), ("bert", {"model_type": "bert"}, "no synfaith adapter for model_type 'bert'"),
+             ("no_weights", {"model_type": "llava_next"}, "the checkpoint directory holds no weights"))
+    for name, config_json, expected in cases:
         folder = tmp_path / name
         folder.mkdir()
         if config_json:
@@ -163,7 +165,6 @@ def test_model_hf_with_pretrained_is_an_alias_and_a_bad_checkpoint_leaves_no_dir
         out = tmp_path / f"run_{name}"
         assert main([*argv, "--model", "hf", "--model_args", f"pretrained={folder}", "--output_path", str(out)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        expected = "it has no config.json" if config_json is None else "no synfaith adapter for model_type 'llava_next'"
         assert len(err) == 1 and expected in err[0] and not out.exists(), err
         # the Python API refuses it the same way
         config = parse_config({"output_dir": str(out), "models": [{"path": str(folder)}], "datasets": [{"kind": "synthetic", "limit": 1}],

@@ -184,7 +184,7 @@ def test_import_is_lazy_and_load_model_accepts_toy():
             "try:\n    synfaith.no_such_name\nexcept AttributeError as error:\n    print(error)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.splitlines() == ["LlavaAdapter ['attention', 'game', 'white_box']",
+    assert done.stdout.splitlines() == ["LlavaAdapter ['attention', 'game', 'image_tokens', 'white_box']",
                                         "module 'synfaith' has no attribute 'no_such_name'"]
     from synfaith.api import evaluate, explain
 

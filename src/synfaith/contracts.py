@@ -30,7 +30,23 @@ if TYPE_CHECKING:  # the contract itself imports no model code
 GAME = "game"  # scores masked coalitions: every model
 WHITE_BOX = "white_box"  # gradients through pixels and input embeddings
 ATTENTION = "attention"  # the language model's self-attention weights over image and query tokens
-CAPABILITIES = (GAME, WHITE_BOX, ATTENTION)
+IMAGE_TOKENS = "image_tokens"  # the image is a run of tokens in the LM's sequence (not cross-attended)
+CAPABILITIES = (GAME, WHITE_BOX, ATTENTION, IMAGE_TOKENS)
+
+# what each capability means, for the one line that refuses an incompatible pair
+CAPABILITY_MEANING = {
+    GAME: "scores masked coalitions of units",
+    WHITE_BOX: "gradients through pixels and input embeddings",
+    ATTENTION: "the language model's self-attention weights over image and query tokens",
+    IMAGE_TOKENS: "image tokens in the language model's sequence, whose hidden states the explainer reads "
+    "(a cross-attention model such as mllama keeps the image outside the sequence)",
+}
+
+
+def needs_phrase(missing) -> str:
+    """``"white_box, image_tokens access (image tokens in …)"``: what a refusal says is missing."""
+    explained = [f" ({CAPABILITY_MEANING[c]})" for c in missing if c == IMAGE_TOKENS]
+    return f"{', '.join(missing)} access{''.join(explained)}"
 
 
 def missing_capabilities(requires, capabilities) -> list[str]:
@@ -153,6 +169,11 @@ class Target:
         prefix_ids: generated tokens before the answer (context, kept as generated).
         answer_ids: the answer token(s); the score is their joint probability.
         correct: whether the answer matches the instance's reference answer (None if unknown).
+        token_log_probs: ``log p(answer_j | prompt, earlier tokens)`` of each answer token on the
+            clean input, teacher-forced as the game scores it; their sum is ``log v(V, T)``
+            (filled in for open answers, docs/open-answers.md; empty otherwise).
+        correct_by: the rule an open answer matched its reference by: ``"exact"`` or
+            ``"contains"`` (None when it did not match, or for yes/no and choice answers).
     """
 
     response: str
@@ -160,6 +181,8 @@ class Target:
     prefix_ids: torch.Tensor
     answer_ids: torch.Tensor
     correct: bool | None = None
+    token_log_probs: tuple[float, ...] = ()
+    correct_by: str | None = None
 
 
 @dataclass(frozen=True)

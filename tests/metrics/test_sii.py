@@ -5,6 +5,7 @@ import pytest
 
 from synfaith.games import RandomGame, all_coalitions, coalition_index
 from synfaith.metrics import exact_pair_sii, macro_players, sii_ground_truth, synergistic_faithfulness
+from synfaith.metrics.sii import shapiq_pair_sii
 
 
 def closed_form_pair_sii(values: np.ndarray, n_players: int, i: int = 0, j: int = 1) -> float:
@@ -25,7 +26,19 @@ def test_shapiq_sii_equals_closed_form_on_random_games(seed):
     rng = np.random.default_rng(seed)
     values = rng.normal(size=256)  # an arbitrary 8-player game, every dividend non-zero
     for pair in [(0, 1), (2, 5), (6, 7)]:
-        assert exact_pair_sii(values, 8, pair) == pytest.approx(closed_form_pair_sii(values, 8, *pair), abs=1e-9)
+        assert shapiq_pair_sii(values, 8, pair) == pytest.approx(closed_form_pair_sii(values, 8, *pair), abs=1e-9)
+        assert exact_pair_sii(values, 8, pair) == pytest.approx(shapiq_pair_sii(values, 8, pair), abs=1e-12)
+
+
+@pytest.mark.parametrize("n_players", [2, 3, 5, 8])
+def test_the_vectorised_sii_equals_shapiq_for_every_pair(n_players):
+    values = np.random.default_rng(n_players).normal(size=2**n_players)
+    for i in range(n_players):
+        for j in range(i + 1, n_players):
+            assert exact_pair_sii(values, n_players, (i, j)) == pytest.approx(shapiq_pair_sii(values, n_players, (i, j)), abs=1e-12)
+            assert exact_pair_sii(values, n_players, (j, i)) == exact_pair_sii(values, n_players, (i, j))
+    with pytest.raises(ValueError, match="all 2\\^"):
+        exact_pair_sii(values[:-1], n_players)
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -66,7 +66,7 @@ def test_a_black_box_model_refuses_white_box_choices_at_config_time(served_toy, 
         "models": [{"path": url, "name": "toy-remote", "options": {"grid": [4, 4]}}],
         "datasets": [{"kind": "synthetic", "limit": 1}],
     }
-    with pytest.raises(ConfigError, match="explainer 'rollout' needs white_box, attention access, which model 'toy-remote'"):
+    with pytest.raises(ConfigError, match=r"explainer 'rollout' needs white_box, attention, image_tokens access \(image tokens in the language model's sequence.*\), which model 'toy-remote'"):
         parse_config(base | {"explainers": [{"name": "rollout"}]})
     with pytest.raises(ConfigError, match="metric 'stability' needs white_box access"):
         parse_config(base | {"explainers": [{"name": "random"}], "metrics": {"compute": ["fsyn", "stability"]}})

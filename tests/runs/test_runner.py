@@ -212,7 +212,7 @@ def test_resuming_refuses_other_metric_settings_and_retries_failures_on_request(
 def test_shards_together_equal_the_whole_run(reference_rows, tmp_path):
     config = parse_config(small_config(tmp_path))
     parts = [run(config, shard=(i, 2)) for i in range(2)]
-    assert [p.units for p in parts] == [1, 1]
+    assert [p.units for p in parts] == [3, 3]  # the instances under a metric limit are units of their own
     assert_same_rows(RunStore(tmp_path).read_rows(), reference_rows)
 
 
@@ -238,7 +238,7 @@ def test_ray_executor_rows_equal_the_local_rows(tmp_path):
         summary = run(config)
     finally:
         ray.shutdown()
-    assert summary.rows_written == 18 and summary.units == 2
+    assert summary.rows_written == 18 and summary.units == 6  # one unit per instance under a metric limit
     rows = RunStore(tmp_path / "ray").read_rows()
     assert rows.worker.nunique() == 2  # two actors wrote shards into the same directory
     assert_same_rows(rows, local_rows)
@@ -263,9 +263,29 @@ def test_local_worker_processes_write_the_rows_of_one_process(tmp_path):
     finally:
         torch.set_num_threads(threads)
     summary = run(config(tmp_path / "two", 2))
-    assert (summary.rows_written, summary.units, summary.failures) == (8, 2, 0)
+    assert (summary.rows_written, summary.units, summary.failures) == (8, 4, 0)  # one unit per instance under a metric limit
     rows = RunStore(tmp_path / "two").read_rows()
     assert rows["worker"].nunique() == 2  # both processes wrote rows
     assert_same_rows(rows, RunStore(tmp_path / "one").read_rows())
     again = run(config(tmp_path / "two", 2))
     assert (again.rows_written, again.skipped) == (0, 8)  # resumes like any run
+
+
+def test_instances_that_run_a_limited_metric_are_units_of_their_own():
+    from synfaith.runs import parse_config
+    from synfaith.runs.runner import limited_positions, plan_units
+
+    def config(compute, **metrics):
+        return parse_config({
+            "output_dir": "unused", "models": [{"path": "toy"}], "datasets": [{"kind": "synthetic"}],
+            "explainers": [{"name": "random"}], "metrics": {"compute": compute, **metrics}, "execution": {"shard_size": 4},
+        })
+
+    heavy = config(["fsyn", "sii", "influence"], sii_limit=3, probe_limit=2)
+    assert limited_positions(heavy) == 3
+    assert [unit.positions for unit in plan_units(heavy, [range(10)])] == [(0,), (1,), (2,), (3, 4, 5, 6), (7, 8, 9)]
+    light = config(["fsyn"])
+    assert limited_positions(light) == 0
+    assert [unit.positions for unit in plan_units(light, [range(10)])] == [(0, 1, 2, 3), (4, 5, 6, 7), (8, 9)]
+    unlimited = config(["fsyn", "sii"], sii_limit=None)  # every instance runs the SII: blocks as usual
+    assert [len(unit.positions) for unit in plan_units(unlimited, [range(10)])] == [4, 4, 2]

@@ -110,3 +110,18 @@ def wilcoxon_against_best(rows: pd.DataFrame, metric: str = "fsyn") -> pd.DataFr
             }
         )
     return pd.DataFrame(lines)
+
+
+def model_groups(rows: pd.DataFrame, metric: str = "fsyn") -> pd.DataFrame:
+    """One row group per model: for each (model, explainer) its ``n``, ``mean``, ``sd`` and 95%
+    bootstrap interval of ``metric``, explainers sorted by mean within each model; plus the
+    model's failure rows per explainer (``failed``)."""
+    from synfaith.analysis.bootstrap import bootstrap_table
+
+    ok = require_values(rows, metric)
+    table = bootstrap_table(ok, ["model", "explainer"], metric)
+    failed = rows[rows["status"] == "failed"].groupby(["model", "explainer"]).size().rename("failed")
+    table = table.join(failed, on=["model", "explainer"])
+    table["failed"] = table["failed"].fillna(0).astype(int)
+    table = table.sort_values(["model", "mean"], ascending=[True, False])
+    return table.set_index(["model", "explainer"])

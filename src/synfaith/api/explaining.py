@@ -24,7 +24,7 @@ EXPLAIN_METRICS = ("redundancy", "unimodal", "fsyn")
 EXPLAIN_OPTIONS: dict[str, dict[str, Any]] = {"multishap": {"budget": 512}}
 
 
-def default_explainers(capabilities: Sequence[str] = ("game", "white_box", "attention"), ground_truth: bool = False) -> list[str]:
+def default_explainers(capabilities: Sequence[str] = ("game", "white_box", "attention", "image_tokens"), ground_truth: bool = False) -> list[str]:
     """The explainers :func:`explain` runs by default: the paper's nine that a model with ``capabilities``
     can serve, then MultiSHAP (game access only), and the Oracle first when the instance has ground truth."""
     from synfaith.explainers.registry import PAPER_EXPLAINERS, supported_explainers
@@ -84,7 +84,7 @@ def _model(model, device: str, model_options: Mapping[str, Any] | None):
 
 def _explainers(names, capabilities, ground_truth: bool, seed: int) -> dict[str, Any]:
     """Explainer instances by name: the options given (or :data:`EXPLAIN_OPTIONS`), the seed filled in."""
-    from synfaith.contracts import missing_capabilities
+    from synfaith.contracts import missing_capabilities, needs_phrase
     from synfaith.explainers.registry import EXPLAINERS, get_explainer
     from synfaith.options import options_model
 
@@ -100,7 +100,7 @@ def _explainers(names, capabilities, ground_truth: bool, seed: int) -> dict[str,
         explainer_class = EXPLAINERS[name]  # a RegistryError (a KeyError) lists the known names
         missing = missing_capabilities(explainer_class.requires, capabilities)
         if missing:
-            raise ValueError(f"explainer {name!r} needs {', '.join(missing)} access, which this model does not have; drop it")
+            raise ValueError(f"explainer {name!r} needs {needs_phrase(missing)}, which this model does not have; drop it")
         options = dict(EXPLAIN_OPTIONS.get(name, {}) if options is None else options)
         if "seed" in options_model(explainer_class).model_fields:
             options.setdefault("seed", seed)

@@ -11,7 +11,10 @@ Each non-blank line is a JSON object; fields are typed strictly::
      "ground_truth": {"boxes": [[l, t, r, b]], "words": ["dog"]},   # optional: boxes of 4 finite
                                               #   numbers with r > l and b > t; words: non-empty strings
      "meta": {"subset": "…"},                 # optional: an object of free-form fields
-     "answer_pattern": "…"}                   # optional: a regex with one capturing group (the answer)
+     "answer_pattern": "…",                   # optional: a regex with one capturing group (the answer)
+     "answer_type": "open"}                   # optional: yes_no, choice (needs choices) or open — the whole
+                                              #   generated answer is the target (docs/open-answers.md); an open
+                                              #   line's answer may be a list of acceptable strings
 
 Other keys are ignored. The file is read as bytes and each line decoded as UTF-8 on its own (a
 BOM on line 1 is fine); JSON's ``NaN``/``Infinity`` and numbers that overflow to infinity are
@@ -39,6 +42,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from synfaith.data.answer_types import OPEN, answer_type_problem
 from synfaith.data.images import (
     ImagePathError,
     ImageTooLargeError,
@@ -163,9 +167,14 @@ def check_record(record: dict[str, Any], errors: list[str]) -> dict[str, Any]:
         elif not _is_text(value):
             errors.append(f"field {key!r} must be a non-empty string, got {describe(value)}")
         fields[key] = value
-    answer = record.get("answer")
-    if answer is not None and not _is_text(answer):
-        errors.append(f"field 'answer' must be a non-empty string or null, got {describe(answer)}")
+    answer, answers = record.get("answer"), None
+    meta = record.get("meta")
+    answer_type = record["answer_type"] if record.get("answer_type") is not None else meta.get("answer_type") if isinstance(meta, dict) else None
+    if answer_type == OPEN and isinstance(answer, list) and answer and all(_is_text(a) for a in answer):
+        answers, answer = list(answer), answer[0]  # acceptable answers of an open question; the first is the reference shown
+    elif answer is not None and not _is_text(answer):
+        accepted = "a non-empty string, a list of them (answer_type open) or null" if answer_type == OPEN else "a non-empty string or null"
+        errors.append(f"field 'answer' must be {accepted}, got {describe(answer)}")
     fields["answer"] = answer
     choices = record.get("choices")
     if choices is not None:
@@ -187,6 +196,14 @@ def check_record(record: dict[str, Any], errors: list[str]) -> dict[str, Any]:
     else:
         problem = None
     errors += [problem] if problem else []
+    problem = answer_type_problem(answer_type, choices, "answer_type" if record.get("answer_type") is not None else "meta.answer_type")
+    if problem is None and answer_type == OPEN and fields["meta"].get("answer_pattern") is not None:
+        problem = "field 'answer_type' is 'open' (the whole answer) but 'answer_pattern' cuts one out of the response: drop one"
+    errors += [problem] if problem else []
+    if answer_type is not None:
+        fields["meta"]["answer_type"] = answer_type
+    if answers is not None:
+        fields["meta"]["answers"] = answers
     fields["ground_truth"] = parse_ground_truth(record.get("ground_truth"), errors)
     # non-finite numbers and non-UTF-8 text anywhere, unless the field was already reported
     reported = {match.group(1) for error in errors if (match := _FIELD.match(error))}

@@ -9,7 +9,11 @@ the toy VLM). Three question families are modelled on the paper's datasets:
   side of the image?" → (A) left / (B) right. (Object-to-object relations stayed at chance for
   a toy model trained within the 30-minute CPU budget; see the toy VLM's model card.)
 
-Each in controlled subsets whose modality structure is planted:
+A fourth family, ``caption`` ("Describe the image." → "red circle at 3,2. …", ``answer_type:
+open``), asks for the dense caption the toy VLM was trained on (docs/open-answers.md); it is
+chosen explicitly (``families: [caption]``) and has no subsets.
+
+Each question family comes in controlled subsets whose modality structure is planted:
 
 - ``synergy``: the answer needs both the image and the query words (hard negatives share the
   colour or the shape; counting distractors are balanced so no colour is a shortcut).
@@ -54,6 +58,9 @@ PROBE_SUBSETS = ("prior_conflict",)
 COUNT_CHOICES = ("1", "2", "3", "4")
 RELATION_CHOICES = ("left", "right")
 PRIOR_COUNT = 2
+CAPTION = "caption"  # the open-answer family: "Describe the image." → the scene's caption
+OPEN_FAMILIES = (CAPTION,)
+CAPTION_QUESTION = "Describe the image."
 
 
 @dataclass(frozen=True)
@@ -259,6 +266,21 @@ class SceneSampler:
         return getattr(self, family)(subset)
 
 
+def caption_instance(scene: Scene, instance_id: str) -> Instance:
+    """An open question about a scene: "Describe the image." with its caption as the reference.
+
+    The toy VLM was trained on exactly these captions; the evidence is every object.
+    """
+    return Instance(
+        id=instance_id,
+        image=scene.render(),
+        question=CAPTION_QUESTION,
+        answer=scene.caption(),
+        meta={"dataset": "synthetic", "family": CAPTION, "subset": CAPTION, "caption": scene.caption(), "answer_type": "open"},
+        ground_truth=GroundTruth(boxes=tuple(o.box() for o in scene.objects)),
+    )
+
+
 def to_instance(scene: Scene, question: Question, instance_id: str) -> Instance:
     """The model-agnostic instance of a scene and question."""
     return Instance(
@@ -286,12 +308,21 @@ def synthetic_instances(
     """A balanced split: ``n_per_cell`` instances per (family, subset), deterministic.
 
     ``split`` selects a disjoint random stream (train / validation / test), ``seed`` a
-    different draw of the same split.
+    different draw of the same split. The ``caption`` family (open answers, not in the default
+    families) is one cell of ``n_per_cell`` instances whatever the subsets.
     """
     if split not in SPLIT_SEEDS:
         raise ValueError(f"unknown split {split!r}; choose from {tuple(SPLIT_SEEDS)}")
     instances = []
     for family in families:
+        if family == CAPTION:  # one cell: subsets are about questions, a caption has none
+            sampler = SceneSampler(np.random.default_rng([SPLIT_SEEDS[split], seed, len(FAMILIES), 0]))
+            for i in range(n_per_cell):
+                scene, _ = sampler.sample(FAMILIES[i % len(FAMILIES)], "synergy")
+                instances.append(caption_instance(scene, f"{split}-{CAPTION}-{i:05d}"))
+            continue
+        if family not in FAMILIES:
+            raise ValueError(f"unknown family {family!r}; choose from {FAMILIES + OPEN_FAMILIES}")
         for subset in subsets:
             rng = np.random.default_rng([SPLIT_SEEDS[split], seed, FAMILIES.index(family), (SUBSETS + PROBE_SUBSETS).index(subset)])
             sampler = SceneSampler(rng)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from synfaith.explainers.base import Explainer
-from synfaith.contracts import ATTENTION, WHITE_BOX, Scores
+from synfaith.contracts import ATTENTION, IMAGE_TOKENS, WHITE_BOX, Scores
 from synfaith.explainers.white_box import answer_log_prob, predicting_positions, token_scores_to_units
 
 
@@ -66,7 +66,7 @@ class Rollout(Explainer):
     """Attention rollout over the LM's layers, read at the answer-predicting rows."""
 
     name = "rollout"
-    requires = frozenset({WHITE_BOX, ATTENTION})
+    requires = frozenset({WHITE_BOX, ATTENTION, IMAGE_TOKENS})
 
     def attribute(self, model, prepared, target):
         attentions, _, length = _attention_pass(model, prepared, target, with_gradients=False)
@@ -80,7 +80,7 @@ class GradRollout(Explainer):
     """Gradient-weighted attention rollout (Chefer et al. 2021), read at the answer-predicting rows."""
 
     name = "grad_rollout"
-    requires = frozenset({WHITE_BOX, ATTENTION})
+    requires = frozenset({WHITE_BOX, ATTENTION, IMAGE_TOKENS})
 
     def attribute(self, model, prepared, target):
         attentions, gradients, length = _attention_pass(model, prepared, target, with_gradients=True)

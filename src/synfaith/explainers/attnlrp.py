@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from synfaith.explainers.base import Explainer
-from synfaith.contracts import Scores
+from synfaith.contracts import IMAGE_TOKENS, WHITE_BOX, Scores
 from synfaith.explainers.white_box import answer_logit, embedding_relevance, pixel_scores_to_units, token_scores_to_units
 
 _MISSING = object()
@@ -115,7 +115,7 @@ def lrp_rules(model, variant: str = "attnlrp"):
     cp = variant == "cp"
     patcher = _Patcher()
     try:
-        language_model = model.model.model.language_model
+        language_model = model.language_model
         done: set[type] = set()
         for module in language_model.modules():
             kind = type(module)
@@ -200,6 +200,8 @@ class AttnLRP(Explainer):
             continues through the projector and vision tower to the pixels with LRP-γ.
         variant: ``"attnlrp"`` (default) or ``"cp"`` (CP-LRP: no relevance through softmax and gate).
     """
+
+    requires = frozenset({WHITE_BOX, IMAGE_TOKENS})  # reads the LM at the image tokens' positions
 
     name = "attnlrp"
 

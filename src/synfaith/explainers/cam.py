@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from synfaith.explainers.base import Explainer
-from synfaith.contracts import Scores
+from synfaith.contracts import IMAGE_TOKENS, WHITE_BOX, Scores
 from synfaith.explainers.white_box import answer_log_prob, gradient_batch_size, max_normalise, token_scores_to_units
 
 
@@ -39,6 +39,8 @@ def resolve_layer(model, layer: int) -> int:
 
 class _LayerCAM(Explainer):
     """GradCAM-style maps at one decoder layer's post-attention norm, averaged over image copies."""
+
+    requires = frozenset({WHITE_BOX, IMAGE_TOKENS})  # reads the LM at the image tokens' positions
 
     def __init__(self, layer: int = 7, n_samples: int = 1, noise_std: float = 0.0, seed: int = 0, batch_size: int | None = None) -> None:
         if n_samples < 1:

@@ -93,7 +93,7 @@ class IntegratedGradients(Explainer):
         )
         token_relevance = text_attr[0].sum(-1)
         image_scores = pixel_scores_to_units(prepared, pixel_attr[0])
-        _, text_scores = token_scores_to_units(prepared, token_relevance)
+        text_scores = token_relevance.detach().double().cpu()[prepared.layout.query_positions].numpy()  # text embeddings only
         raw = {
             "convergence_delta": float(delta.item()),
             "token_relevance": token_relevance.detach().float().cpu().numpy(),

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from synfaith.explainers.base import Explainer
-from synfaith.contracts import Scores
+from synfaith.contracts import IMAGE_TOKENS, WHITE_BOX, Scores
 from synfaith.explainers.white_box import predicting_positions, visual_token_scores_to_units
 
 
@@ -55,6 +55,8 @@ class TAM(Explainer):
         causal_inference: remove context-token interference (step 2); off gives the raw map.
         rank_filter: apply the rank Gaussian filter (step 4).
     """
+
+    requires = frozenset({WHITE_BOX, IMAGE_TOKENS})  # reads the LM at the image tokens' positions
 
     name = "tam"
 

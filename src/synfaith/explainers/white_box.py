@@ -35,10 +35,17 @@ def visual_token_scores_to_units(prepared, visual_scores: torch.Tensor) -> np.nd
 
 
 def token_scores_to_units(prepared, token_scores: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Split per-position scores [L] into visual-unit scores [m] and query-unit scores [n]."""
+    """Split per-position scores [L] into visual-unit scores [m] and query-unit scores [n].
+
+    A cross-attention model (mllama) has no image tokens: its merged embeddings end with the
+    cross-attention states, one row of ``token_units`` each, so scores over them [L + v] give
+    the visual units their last v entries.
+    """
     token_scores = token_scores.detach().double().cpu()
     layout = prepared.layout
-    image_scores = visual_token_scores_to_units(prepared, token_scores[layout.visual_positions])
+    n_states = prepared.token_units.shape[0] if layout.visual_positions.numel() == 0 else 0
+    visual = token_scores[token_scores.numel() - n_states :] if n_states else token_scores[layout.visual_positions]
+    image_scores = visual_token_scores_to_units(prepared, visual)
     return image_scores, token_scores[layout.query_positions].numpy()
 
 

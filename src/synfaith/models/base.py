@@ -21,15 +21,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from synfaith.contracts import ATTENTION, DEFAULT_ZERO_STATE, GAME, WHITE_BOX, Prepared, Target, TokenLayout, ZeroState
+from synfaith.contracts import ATTENTION, DEFAULT_ZERO_STATE, GAME, IMAGE_TOKENS, WHITE_BOX, Prepared, Target, TokenLayout, ZeroState
 from synfaith.data.instance import Instance
 from synfaith.games.base import Game
-from synfaith.models.answers import AnswerFormat, answer_format_for, answer_token_span, is_correct
+from synfaith.models.answers import AnswerFormat, OpenAnswer, answer_format_for, answer_token_span, is_correct
 from synfaith.models.ground_truth import UnitMapping
 from synfaith.models.memory import BatchSizeProbe, parse_bytes, probe_batch_size
 from synfaith.models.pixels import PixelViews, blurred_copy
 from synfaith.models.prefix import prefix_length, shared_prefix_logits
-from synfaith.models.prompts import PromptLayoutError, align_query_tokens, build_user_text
+from synfaith.models.prompts import ProcessorText, PromptLayoutError, align_query_tokens, build_user_text
 from synfaith.models.white_box import WhiteBoxAccess
 
 def answer_log_prob(logits: torch.Tensor, target: Target) -> torch.Tensor:
@@ -53,7 +53,7 @@ class ContextLengthError(ValueError):
     """An instance's prompt does not fit in the model's context."""
 
 
-class VLMAdapter(WhiteBoxAccess, UnitMapping, ABC):
+class VLMAdapter(WhiteBoxAccess, UnitMapping, ProcessorText, ABC):
     """A Hugging Face VLM behind synfaith's adapter contract.
 
     Args:
@@ -76,8 +76,12 @@ class VLMAdapter(WhiteBoxAccess, UnitMapping, ABC):
     """
 
     model_types: ClassVar[tuple[str, ...]] = ()
-    capabilities: ClassVar[frozenset[str]] = frozenset({GAME, WHITE_BOX, ATTENTION})
+    capabilities: ClassVar[frozenset[str]] = frozenset({GAME, WHITE_BOX, ATTENTION, IMAGE_TOKENS})
     default_answer_cue: ClassVar[str | None] = None
+    # False where the prompt before the first query token also attends to later tokens (a
+    # prefix-LM such as PaliGemma): its keys and values then depend on the query, so they
+    # cannot be shared across coalitions
+    prefix_sharing_applies: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -93,6 +97,8 @@ class VLMAdapter(WhiteBoxAccess, UnitMapping, ABC):
     ) -> None:
         if prefix_cache not in (True, False, "auto"):
             raise ValueError(f"prefix_cache must be true, false or 'auto', got {prefix_cache!r}")
+        if prefix_cache is True and not self.prefix_sharing_applies:
+            raise ValueError(f"prefix_cache=true does not apply to {type(self).__name__}: its prompt attends bidirectionally; leave it 'auto'")
         if batch_size != "auto" and not (isinstance(batch_size, int) and batch_size >= 1):
             raise ValueError(f"batch_size must be a positive integer or 'auto', got {batch_size!r}")
         self.memory_budget = parse_bytes(memory_budget)
@@ -107,7 +113,7 @@ class VLMAdapter(WhiteBoxAccess, UnitMapping, ABC):
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
         self.answer_cue = self.default_answer_cue if answer_cue == "default" else answer_cue
-        self.image_token_id = int(model.config.image_token_id)
+        self.image_token_id = self._image_token_id()
         pad_id = self.tokenizer.pad_token_id
         if pad_id is None:
             raise ValueError(
@@ -122,8 +128,6 @@ class VLMAdapter(WhiteBoxAccess, UnitMapping, ABC):
         cls, path, *, device: str | torch.device | None = "cpu", dtype: str | torch.dtype = "auto", **options
     ) -> VLMAdapter:
         """Load model and processor from a local checkpoint directory."""
-        from synfaith.models.processors import load_processor
-
         device = _resolve_device(device)
         if dtype == "auto":
             dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
@@ -131,13 +135,29 @@ class VLMAdapter(WhiteBoxAccess, UnitMapping, ABC):
             dtype = getattr(torch, dtype)
         model_kwargs = {k: options.pop(k) for k in ("attn_implementation",) if k in options}
         model = cls.model_class().from_pretrained(path, dtype=dtype, **model_kwargs).to(device)
-        processor = load_processor(path)
+        processor = cls.processor_class().from_pretrained(str(path))
         return cls(model, processor, name=str(path), **options)
 
     @classmethod
     @abstractmethod
     def model_class(cls):
         """The transformers ``*ForConditionalGeneration`` class of this architecture."""
+
+    @classmethod
+    def processor_class(cls):
+        """The processor class to load a checkpoint's processor with (``from_pretrained``).
+
+        ``AutoProcessor`` by default; adapters whose stock processor carries a video processor
+        return an image-only one (:func:`synfaith.models.processors.image_only_processor`),
+        so nothing needs torchvision.
+        """
+        from transformers import AutoProcessor
+
+        return AutoProcessor
+
+    def _image_token_id(self) -> int:
+        """The id of the image placeholder token in the input ids (the config's ``image_token_id``)."""
+        return int(self.model.config.image_token_id)
 
     @property
     def device(self) -> torch.device:
@@ -194,7 +214,7 @@ class VLMAdapter(WhiteBoxAccess, UnitMapping, ABC):
             raise PromptLayoutError(f"the chat template changed the user text of instance {instance.id!r}")
         query_range = (offset + query_start, offset + query_end)
 
-        encoded = self.processor(images=image, text=prompt, return_tensors="pt", **self.image_processor_kwargs())
+        encoded = self.processor(images=image, text=self.processor_text(prompt), return_tensors="pt", **self.image_processor_kwargs())
         input_ids = encoded["input_ids"][0]
         self.check_context(instance, input_ids.numel())
         clean = encoded["pixel_values"]
@@ -246,12 +266,14 @@ class VLMAdapter(WhiteBoxAccess, UnitMapping, ABC):
         return inputs
 
     def generate_target(self, prepared: Prepared, answer_format: AnswerFormat | None = None) -> Target:
-        """Greedy decoding on the clean input, cut to the answer token(s) by regex.
+        """Greedy decoding on the clean input, cut to the answer token(s) by regex (an open answer: whole).
 
         Raises:
             UnparseableAnswerError: the response holds no answer of the expected format.
         """
         answer_format = answer_format or answer_format_for(prepared.instance)
+        if isinstance(answer_format, OpenAnswer):  # the whole answer, to the end of turn (docs/open-answers.md)
+            return answer_format.generate_target(self, prepared)
         with torch.inference_mode():
             output = self.model.generate(
                 **self._model_inputs(prepared),
@@ -304,7 +326,7 @@ class VLMAdapter(WhiteBoxAccess, UnitMapping, ABC):
         input_ids[:, query] = torch.where(
             text_keep.to(device), input_ids[:, query], torch.full_like(input_ids[:, query], self.pad_token_id)
         )
-        split = prefix_length(prepared) if self.prefix_cache else None
+        split = prefix_length(prepared) if self.prefix_cache and self.prefix_sharing_applies else None
         if split is not None and self.prefix_cache == "auto":
             n_variants, length = input_ids.shape
             shared_tokens = distinct_images.shape[0] * split + n_variants * (length - split)

@@ -42,6 +42,12 @@ class InternVLAdapter(VLMAdapter):
     def model_class(cls):
         return InternVLForConditionalGeneration
 
+    @classmethod
+    def processor_class(cls):
+        from synfaith.models.processors import ImageOnlyInternVLProcessor
+
+        return ImageOnlyInternVLProcessor
+
     def image_processor_kwargs(self):
         return {"crop_to_patches": self.max_tiles > 1, "max_patches": self.max_tiles}
 

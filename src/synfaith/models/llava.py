@@ -26,6 +26,12 @@ class LlavaAdapter(VLMAdapter):
     def model_class(cls):
         return LlavaForConditionalGeneration
 
+    @classmethod
+    def processor_class(cls):
+        from synfaith.models.processors import ImageOnlyLlavaProcessor
+
+        return ImageOnlyLlavaProcessor
+
     def image_processor_kwargs(self):
         return {}
 

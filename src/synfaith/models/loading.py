@@ -8,8 +8,7 @@ from pathlib import Path
 import torch
 
 from synfaith.models.base import VLMAdapter
-from synfaith.models.processors import read_model_type
-from synfaith.models.registry import adapter_for
+from synfaith.models.registry import adapter_for_checkpoint
 
 
 TOY = "toy"
@@ -46,7 +45,7 @@ def adapter_class_for(name_or_path: str | os.PathLike) -> type | None:
         except ModelNotAvailableError:
             return None
     try:
-        return adapter_for(read_model_type(path))
+        return adapter_for_checkpoint(path)
     except (OSError, ValueError):
         return None
 
@@ -131,7 +130,7 @@ def load_model(
     if str(name_or_path) == TOY:
         name_or_path = toy_checkpoint()
     path = resolve_checkpoint(name_or_path, allow_download=allow_download)
-    adapter_class = adapter_for(read_model_type(path))
+    adapter_class = adapter_for_checkpoint(path)
     adapter = adapter_class.from_pretrained(path, device=device, dtype=dtype, **options)
     adapter.name = str(name_or_path)
     return adapter

@@ -10,6 +10,10 @@ same attention over the same keys, computed in two pieces.
 
 Position ids are the full sequence's (Qwen2.5-VL's M-RoPE indices included), sliced into the
 prefix and suffix parts, so every token keeps the position it has in one full forward pass.
+A cross-attention model (mllama) has no image tokens in the prefix: the prefix depends on the
+image mask through its cross-attention states, whose keys and values the prefix's cache holds
+(one row per distinct mask, repeated like the rest), so sharing stays exact; per-token inputs
+(:data:`TOKEN_INPUTS`) are sliced like the position ids.
 """
 
 from __future__ import annotations
@@ -34,9 +38,20 @@ def prefix_length(prepared: Prepared) -> int | None:
     return split
 
 
+# language-model inputs laid out along the sequence (last dim), cut into prefix and suffix
+# and repeated over the batch (the second-to-last dim)
+SEQUENCE_INPUTS = ("position_ids", "token_type_ids")
+# per-token inputs laid out [batch, sequence, ...] (mllama's cross_attention_mask): cut along
+# dim 1, repeated over the batch along dim 0
+TOKEN_INPUTS = ("cross_attention_mask",)
+
+
 def _sliced(inputs: dict, start: int, stop: int | None) -> dict:
-    """Language-model inputs with ``position_ids`` (last dim = sequence) cut to [start, stop)."""
-    return {k: (v[..., start:stop] if k == "position_ids" else v) for k, v in inputs.items()}
+    """Language-model inputs with the :data:`SEQUENCE_INPUTS` and :data:`TOKEN_INPUTS` cut to [start, stop)."""
+    return {
+        k: (v[..., start:stop] if k in SEQUENCE_INPUTS else v[:, start:stop] if k in TOKEN_INPUTS else v)
+        for k, v in inputs.items()
+    }
 
 
 def shared_prefix_logits(
@@ -66,8 +81,9 @@ def shared_prefix_logits(
     prefix_ids = input_ids[:1, :split].repeat(n_distinct, 1)
     prefix_embeds = adapter.write_image_features(model.get_input_embeddings()(prefix_ids), features, prepared)
     positions = adapter.language_model_inputs(input_ids[:1], image_inputs)
-    prefix = model(
-        inputs_embeds=prefix_embeds,
+    prefix = adapter.model_forward(
+        prefix_embeds,
+        prepared,
         attention_mask=torch.ones((n_distinct, split), dtype=torch.long, device=device),
         use_cache=True,
         logits_to_keep=1,
@@ -76,8 +92,9 @@ def shared_prefix_logits(
     cache = prefix.past_key_values
     cache.batch_select_indices(which_image)  # one cache row per variant (rows shared by a mask repeat)
 
-    suffix = model(
-        inputs_embeds=model.get_input_embeddings()(input_ids[:, split:]),
+    suffix = adapter.model_forward(
+        model.get_input_embeddings()(input_ids[:, split:]),
+        prepared,
         attention_mask=torch.ones((n_variants, length), dtype=torch.long, device=device),
         past_key_values=cache,
         use_cache=True,
@@ -88,5 +105,8 @@ def shared_prefix_logits(
 
 
 def _rows(inputs: dict, n: int) -> dict:
-    """One row's language-model inputs for ``n`` rows (the batch is the second-to-last dim of ``position_ids``)."""
-    return {k: (v.expand(*v.shape[:-2], n, v.shape[-1]) if k == "position_ids" else v) for k, v in inputs.items()}
+    """One row's language-model inputs for ``n`` rows (the batch is the second-to-last dim of the :data:`SEQUENCE_INPUTS`)."""
+    return {
+        k: (v.expand(*v.shape[:-2], n, v.shape[-1]) if k in SEQUENCE_INPUTS else v.expand(n, *v.shape[1:]) if k in TOKEN_INPUTS else v)
+        for k, v in inputs.items()
+    }

@@ -27,7 +27,15 @@ import pathlib
 
 from transformers import InternVLProcessor, LlavaProcessor, Qwen2_5_VLProcessor
 
-__all__ = ["ImageOnlyInternVLProcessor", "ImageOnlyLlavaProcessor", "ImageOnlyQwen2_5_VLProcessor", "load_processor", "read_model_type"]
+__all__ = [
+    "ImageOnlyInternVLProcessor",
+    "ImageOnlyLlavaProcessor",
+    "ImageOnlyQwen2_5_VLProcessor",
+    "image_only_processor",
+    "load_processor",
+    "read_model_type",
+    "read_config",
+]
 
 _CONFIG_FILES = ("preprocessor_config.json", "processor_config.json", "tokenizer_config.json")
 
@@ -62,86 +70,106 @@ class ImageOnlyLlavaProcessor(LlavaProcessor):
         return out
 
 
-class ImageOnlyQwen2_5_VLProcessor(Qwen2_5_VLProcessor):
-    """``Qwen2_5_VLProcessor`` without the video processor (no torchvision).
+def _init_without_video(stock: type):
+    """``stock.__init__`` without its ``video_processor`` parameter, with an explicit signature.
 
-    Images only: calling it with ``videos=`` raises. The image processor is the slow
-    ``Qwen2VLImageProcessor`` (``min_pixels`` / ``max_pixels`` may be passed in the call).
+    ``ProcessorMixin.from_pretrained`` reads the accepted keywords from ``__init__.__code__``,
+    so the signature is written out (the stock one, less ``video_processor``) rather than
+    taken as ``*args, **kwargs``.
     """
+    import inspect
 
-    attributes = ["image_processor", "tokenizer"]
-    image_processor_class = "Qwen2VLImageProcessor"
+    parameters = [p for name, p in inspect.signature(stock.__init__).parameters.items() if name not in ("self", "video_processor")]
+    named = [p for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    defaults = {p.name: (None if p.default is p.empty else p.default) for p in named}
+    passes_video = "video_processor" in inspect.signature(stock.__init__).parameters
+    source = (
+        "def __init__(self, " + "".join(f"{p.name}=_defaults[{p.name!r}], " for p in named) + "**kwargs):\n"
+        "    _stock_init(self, " + "".join(f"{p.name}={p.name}, " for p in named)
+        + ("video_processor=None, " if passes_video else "") + "**kwargs)\n"
+    )
+    namespace = {"_defaults": defaults, "_stock_init": stock.__init__}
+    exec(source, namespace)  # noqa: S102 - a signature built from the stock class's own parameter names
+    return namespace["__init__"]
 
-    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
-        super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
 
-    def __call__(self, images=None, text=None, videos=None, **kwargs):
+def image_only_processor(stock: type, image_processor_class: str, **extra) -> type:
+    """A subclass of the stock processor ``stock`` without its video processor (no torchvision).
+
+    Images only: calling it with ``videos=`` raises. The image processor is pinned to the slow
+    ``image_processor_class`` (numpy/PIL), so preprocessing is the same with or without
+    torchvision; saving writes the stock class name. ``extra`` become class attributes.
+    A new adapter whose stock processor carries a video processor builds its processor with
+    this, in its own module::
+
+        ImageOnlyQwen2VLProcessor = image_only_processor(Qwen2VLProcessor, "Qwen2VLImageProcessor")
+    """
+    stock_name = stock.__name__
+
+    __init__ = _init_without_video(stock)
+
+    def __call__(self, images=None, text=None, *args, videos=None, **kwargs):
         if videos is not None:
             raise ValueError(f"{type(self).__name__} handles images only (no video processor).")
-        return super().__call__(images=images, text=text, **kwargs)
+        return stock.__call__(self, images=images, text=text, *args, **kwargs)
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        out = super().save_pretrained(save_directory, *args, **kwargs)
-        _restore_stock_processor_class(save_directory, "Qwen2_5_VLProcessor")
+        out = stock.save_pretrained(self, save_directory, *args, **kwargs)
+        _restore_stock_processor_class(save_directory, stock_name)
         return out
 
-
-class ImageOnlyInternVLProcessor(InternVLProcessor):
-    """``InternVLProcessor`` without the video processor (no torchvision).
-
-    Images only. The image processor is the slow ``GotOcr2ImageProcessor``; tiling is on by
-    default as in the stock processor, ``crop_to_patches=False`` in the call gives one tile.
-    """
-
-    attributes = ["image_processor", "tokenizer"]
-    image_processor_class = "GotOcr2ImageProcessor"
-
-    def __init__(
-        self, image_processor=None, tokenizer=None, image_seq_length: int = 256, chat_template=None, **kwargs
-    ):
-        super().__init__(
-            image_processor,
-            tokenizer,
-            None,
-            image_seq_length=image_seq_length,
-            chat_template=chat_template,
-            **kwargs,
-        )
-
-    def __call__(self, images=None, text=None, audio=None, videos=None, **kwargs):
-        if videos is not None:
-            raise ValueError(f"{type(self).__name__} handles images only (no video processor).")
-        return super().__call__(images=images, text=text, **kwargs)
-
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        out = super().save_pretrained(save_directory, *args, **kwargs)
-        _restore_stock_processor_class(save_directory, "InternVLProcessor")
-        return out
+    namespace = {
+        "__doc__": f"``{stock_name}`` without the video processor, with the slow ``{image_processor_class}``.",
+        "__module__": extra.pop("module", __name__),
+        "attributes": [a for a in stock.attributes if a != "video_processor"],
+        "image_processor_class": image_processor_class,
+        "__init__": __init__,
+        "__call__": __call__,
+        "save_pretrained": save_pretrained,
+        **extra,
+    }
+    if hasattr(stock, "video_processor_class"):
+        namespace["video_processor_class"] = None
+    return type(f"ImageOnly{stock_name}", (stock,), namespace)
 
 
-def read_model_type(path) -> str:
-    """The ``model_type`` in a checkpoint directory's ``config.json``."""
+ImageOnlyQwen2_5_VLProcessor = image_only_processor(Qwen2_5_VLProcessor, "Qwen2VLImageProcessor")
+ImageOnlyQwen2_5_VLProcessor.__doc__ = """``Qwen2_5_VLProcessor`` without the video processor (no torchvision).
+
+Images only: calling it with ``videos=`` raises. The image processor is the slow
+``Qwen2VLImageProcessor`` (``min_pixels`` / ``max_pixels`` may be passed in the call).
+"""
+
+ImageOnlyInternVLProcessor = image_only_processor(InternVLProcessor, "GotOcr2ImageProcessor")
+ImageOnlyInternVLProcessor.__doc__ = """``InternVLProcessor`` without the video processor (no torchvision).
+
+Images only. The image processor is the slow ``GotOcr2ImageProcessor``; tiling is on by
+default as in the stock processor, ``crop_to_patches=False`` in the call gives one tile.
+"""
+
+
+def read_config(path) -> dict:
+    """A checkpoint directory's ``config.json`` as a dict."""
     config = pathlib.Path(path) / "config.json"
     if not config.is_file():
         raise FileNotFoundError(f"{path} is not a checkpoint directory: it has no config.json")
     with open(config, encoding="utf-8") as f:
-        return json.load(f)["model_type"]
+        return json.load(f)
+
+
+def read_model_type(path) -> str:
+    """The ``model_type`` in a checkpoint directory's ``config.json``."""
+    return read_config(path)["model_type"]
 
 
 def load_processor(path, **kwargs):
     """The processor of a checkpoint directory (real or tiny twin), chosen by ``model_type``.
 
-    ``llava`` → :class:`ImageOnlyLlavaProcessor`, ``qwen2_5_vl`` →
-    :class:`ImageOnlyQwen2_5_VLProcessor`, ``internvl`` → :class:`ImageOnlyInternVLProcessor`:
-    the stock processors without video processors and with the slow image processors, so
-    nothing needs torchvision. ``kwargs`` go to ``from_pretrained``.
+    The adapter registered for the ``model_type`` names the class
+    (:meth:`VLMAdapter.processor_class <synfaith.models.base.VLMAdapter.processor_class>`): for
+    the built-in ones the stock processor without its video processor and with the slow image
+    processor, so nothing needs torchvision. ``kwargs`` go to ``from_pretrained``.
     """
-    classes = {
-        "llava": ImageOnlyLlavaProcessor,
-        "qwen2_5_vl": ImageOnlyQwen2_5_VLProcessor,
-        "internvl": ImageOnlyInternVLProcessor,
-    }
-    model_type = read_model_type(path)
-    if model_type not in classes:
-        raise ValueError(f"no processor for model_type {model_type!r}; known: {', '.join(classes)}")
-    return classes[model_type].from_pretrained(os.fspath(path), **kwargs)
+    from synfaith.models.registry import adapter_for_checkpoint
+
+    return adapter_for_checkpoint(path).processor_class().from_pretrained(os.fspath(path), **kwargs)

@@ -17,6 +17,15 @@ class PromptLayoutError(ValueError):
     """The prompt's tokens could not be laid out (e.g. a question with no query tokens)."""
 
 
+class ProcessorText:
+    """Mixed into :class:`~synfaith.models.base.VLMAdapter`: what its ``prepare`` hands the processor."""
+
+    def processor_text(self, prompt: str) -> str:
+        """The text given to the processor for the rendered ``prompt``: the prompt itself, unless the
+        processor writes part of the prompt itself (PaliGemma's adds ``<bos>`` and the final ``\\n``)."""
+        return prompt
+
+
 def build_user_text(instance: Instance, answer_cue: str | None = None) -> tuple[str, tuple[int, int]]:
     """The user message and the character span of its query part (question + choices).
 

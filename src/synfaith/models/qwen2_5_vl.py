@@ -42,6 +42,12 @@ class Qwen25VLAdapter(VLMAdapter):
     def merge_size(self) -> int:
         return int(self.model.config.vision_config.spatial_merge_size)
 
+    @classmethod
+    def processor_class(cls):
+        from synfaith.models.processors import ImageOnlyQwen2_5_VLProcessor
+
+        return ImageOnlyQwen2_5_VLProcessor
+
     def image_processor_kwargs(self):
         kwargs = {}
         if self.max_pixels is not None:

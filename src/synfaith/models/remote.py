@@ -46,7 +46,7 @@ from PIL import Image
 from synfaith.contracts import DEFAULT_ZERO_STATE, GAME, Prepared, Target, TokenLayout, ZeroState
 from synfaith.data.instance import Instance
 from synfaith.games.base import Game
-from synfaith.models.answers import AnswerFormat, answer_format_for, answer_token_span, is_correct
+from synfaith.models.answers import AnswerFormat, OpenAnswer, answer_format_for, answer_token_span, is_correct
 from synfaith.models.ground_truth import UnitMapping
 from synfaith.models.pixels import PixelViews, blurred_copy
 from synfaith.models.prompts import build_user_text
@@ -54,6 +54,7 @@ from synfaith.secrets import MASK, redact, register_secret, url_credentials
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_BACKOFF = 8.0  # seconds: the longest wait between two attempts
+OPEN_ANSWERS_REFUSED = "open answers need their generated tokens teacher-forced, and an endpoint's scoring reads one top_logprobs token or re-tokenises the answer text"
 
 
 class RemoteModelError(RuntimeError):
@@ -321,6 +322,8 @@ class RemoteChatAdapter(UnitMapping):
     def generate_target(self, prepared: Prepared, answer_format: AnswerFormat | None = None) -> RemoteTarget:
         """Greedy decoding on the clean input, cut to the answer token(s) by regex."""
         answer_format = answer_format or answer_format_for(prepared.instance)
+        if isinstance(answer_format, OpenAnswer):
+            raise RemoteModelError(f"instance {prepared.instance.id!r} has answer_type open, which this endpoint cannot serve: {OPEN_ANSWERS_REFUSED}")
         everything = (np.ones(prepared.n_image_units, bool), np.ones(prepared.n_text_units, bool))
         response = self._post(
             "/v1/chat/completions",

@@ -24,6 +24,11 @@ class WhiteBoxAccess:
         return self.model.model.language_model.layers
 
     @property
+    def language_model(self) -> torch.nn.Module:
+        """The language model's decoder (its blocks and final norm; ``text_model`` in Idefics3/SmolVLM)."""
+        return self.model.model.language_model
+
+    @property
     def vision_tower(self) -> torch.nn.Module:
         """The vision encoder (``model.model.vision_tower`` in LLaVA-style models)."""
         return self.model.model.vision_tower
@@ -106,6 +111,14 @@ class WhiteBoxAccess:
         """Prompt + prefix + answer[:-1]: the teacher-forced input whose last ``a`` logits score the answer."""
         return torch.cat([prepared.layout.input_ids, target.prefix_ids, target.answer_ids[:-1]])
 
+    def image_inputs_for(self, prepared: Prepared, length: int) -> dict[str, torch.Tensor]:
+        """``prepared.image_inputs`` for a sequence of ``length`` tokens (the prompt's own by default).
+
+        A model with per-token image inputs (mllama's ``cross_attention_mask``) extends them to
+        the teacher-forced sequence, as its generation does.
+        """
+        return dict(prepared.image_inputs)
+
     def merged_embeddings(
         self, input_ids: torch.Tensor, image_features: torch.Tensor, prepared: Prepared
     ) -> torch.Tensor:
@@ -151,8 +164,9 @@ class WhiteBoxAccess:
         batch = inputs_embeds.shape[0]
         image_inputs = {k: torch.cat([v] * batch) for k, v in prepared.image_inputs.items()}
         image_inputs = {k: v.to(inputs_embeds.device) for k, v in image_inputs.items()}
-        output = self.model(
-            inputs_embeds=inputs_embeds,
+        output = self.model_forward(
+            inputs_embeds,
+            prepared,
             attention_mask=torch.ones(input_ids.shape, dtype=torch.long, device=input_ids.device),
             use_cache=False,
             **self.language_model_inputs(input_ids, image_inputs),
@@ -160,6 +174,15 @@ class WhiteBoxAccess:
         )
         self.count_passes(batch, output.logits)
         return output
+
+    def model_forward(self, inputs_embeds: torch.Tensor, prepared: Prepared, **kwargs):
+        """The model's forward pass on merged embeddings (:meth:`write_image_features`'s output) or
+        on plain token embeddings; every call with ``inputs_embeds`` goes through here.
+
+        Adapters whose merged embeddings carry more than the LM's input override it (Qwen3-VL:
+        its DeepStack features ride along as extra channels, see :mod:`synfaith.models.qwen3_vl`).
+        """
+        return self.model(inputs_embeds=inputs_embeds, **kwargs)
 
     def count_passes(self, rows: int, logits: torch.Tensor | None = None) -> None:
         """Count ``rows`` sequences run forward, and backward when a gradient later reaches ``logits``.

@@ -24,6 +24,7 @@ from synfaith.analysis.leaderboard import (
     leaderboard_numbers,
     leaderboard,
     mean_ranks,
+    model_groups,
     mixed_models_per_dataset,
     wilcoxon_against_best,
 )
@@ -147,6 +148,8 @@ def _leaderboard(builder: ReportBuilder, rows: pd.DataFrame, summary: dict[str, 
                       csv=with_normalised(leaderboard_numbers(rows, "dataset"), rows))
         builder.table(board, "leaderboard_by_model", format_mean_sd(leaderboard(rows, "model")), "F_syn mean (±sd) by model",
                       csv=leaderboard_numbers(rows, "model"))
+        builder.table(board, "model_groups", model_groups(rows), "F_syn per model, one row group per model: n, mean, sd, "
+                      "95% bootstrap interval and failure rows of each explainer")
         summary["best_mean_explainer"] = by_dataset["mean"]["all"].idxmax()
         summary["best_mean_fsyn"] = _fmt(by_dataset["mean"]["all"].max())
     counts = cell_sizes(rows, "fsyn")

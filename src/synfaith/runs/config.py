@@ -141,6 +141,17 @@ class DatasetConfig(_Strict):
     limit: Limit = Field(None, description="instances to run, or a fraction of the dataset in (0, 1) (default: all)")
     seed: int | None = Field(None, description="seed of a random subset when limit is set (default: the first rows)")
     options: dict[str, Any] = Field(default_factory=dict)
+    answer_type: Literal["yes_no", "choice", "open"] | None = Field(
+        None, description="how every instance's answer is read (default: each instance's own, else by its shape); open: the whole generated answer"
+    )
+    max_answer_tokens: PositiveInt | None = Field(None, description="bound of an open answer's greedy decoding (default 128 tokens)")
+
+    def open_source(self):
+        """The dataset's source, with ``answer_type`` / ``max_answer_tokens`` set on its instances."""
+        from synfaith.data import open_dataset
+        from synfaith.data.answer_types import with_answer_settings
+
+        return with_answer_settings(open_dataset(self.kind, **self.options), self.answer_type, self.max_answer_tokens)
 
     @field_validator("kind")
     @classmethod
@@ -259,11 +270,16 @@ class RunConfig(PluginImports):  # include_paths and imports first: their plugin
     @model_validator(mode="after")
     def _compatible(self) -> RunConfig:
         """Refuse a (model, explainer) or (model, metric) pair the model cannot serve."""
-        from synfaith.contracts import missing_capabilities
+        from synfaith.contracts import missing_capabilities, needs_phrase
         from synfaith.metrics.registry import get_metric
 
         explicit_metrics = "compute" in self.metrics.model_fields_set
         for model in self.models:
+            open_answers = [d.label for d in self.datasets if d.answer_type == "open"]
+            if open_answers and model.path.startswith(("http://", "https://")):
+                from synfaith.models.remote import OPEN_ANSWERS_REFUSED
+
+                raise ValueError(f"dataset {open_answers[0]!r} has answer_type open, which model {model.label!r} cannot serve: {OPEN_ANSWERS_REFUSED}; drop one of them")
             capabilities = model.capabilities()
             if capabilities is None:  # a hub name not cached yet: checked when it loads
                 continue
@@ -272,7 +288,7 @@ class RunConfig(PluginImports):  # include_paths and imports first: their plugin
                 missing = missing_capabilities(explainer.requires, capabilities)
                 if missing:
                     raise ValueError(
-                        f"explainer {explainer.key!r} needs {', '.join(missing)} access, which model {model.label!r} "
+                        f"explainer {explainer.key!r} needs {needs_phrase(missing)}, which model {model.label!r} "
                         f"({kind}) does not have; drop one of them"
                     )
             if explicit_metrics:
@@ -280,7 +296,7 @@ class RunConfig(PluginImports):  # include_paths and imports first: their plugin
                     missing = missing_capabilities(get_metric(name).needs - {"probes"}, capabilities)
                     if missing:
                         raise ValueError(
-                            f"metric {name!r} needs {', '.join(missing)} access, which model {model.label!r} ({kind}) "
+                            f"metric {name!r} needs {needs_phrase(missing)}, which model {model.label!r} ({kind}) "
                             "does not have; drop it from metrics.compute"
                         )
         return self

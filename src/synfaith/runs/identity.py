@@ -6,9 +6,10 @@ A row's fingerprint hashes the parts that produced it:
 * **model** — its path (credentials removed), the dtype it runs in (``auto`` resolved) and the
   adapter options that change outputs (not ``batch_size``, ``device``, concurrency, timeouts or
   keys), and the checkpoint's hash;
-* **dataset** — kind, options (with a hash of every file they name) and a hash of the
-  dataset's instance ids. The ``limit`` and subsample ``seed`` only choose *which* instances
-  run, not what a row of one holds, so raising the limit reuses the rows already there;
+* **dataset** — kind, options (with a hash of every file they name), how its answers are read
+  (``answer_type``, ``max_answer_tokens``, when set) and a hash of the dataset's instance ids.
+  The ``limit`` and subsample ``seed`` only choose *which* instances run, not what a row of one
+  holds, so raising the limit reuses the rows already there;
 * **explainer** — name and options (the run's seed filled in where it applies).
 
 ``RUN_DIR/identity.json`` holds the parts of the last run; a row is reused only when its
@@ -97,7 +98,10 @@ def model_part(spec, checkpoint: str | None) -> dict[str, Any]:
 
 def dataset_part(spec, instance_ids: Sequence[str]) -> dict[str, Any]:
     """The identity of one configured dataset (``instance_ids``: every row's id, not only the selected)."""
-    return {"kind": spec.kind, "options": spec.options, "files": _hash_named_files(spec.options), "instances": _digest(list(instance_ids))}
+    part = {"kind": spec.kind, "options": spec.options, "files": _hash_named_files(spec.options), "instances": _digest(list(instance_ids))}
+    # how answers are read (docs/open-answers.md); only when set, so existing runs keep their fingerprints
+    answers = {k: getattr(spec, k, None) for k in ("answer_type", "max_answer_tokens")}
+    return part | ({"answers": answers} if any(v is not None for v in answers.values()) else {})
 
 
 def explainer_part(name: str, options: Mapping[str, Any]) -> dict[str, Any]:

@@ -177,6 +177,9 @@ def score_instance(
     except Exception as error:  # noqa: BLE001
         return failed("generate", error_text(error))
     base |= {"response": target.response, "answer": target.answer, "correct": target.correct}
+    base["answer_tokens"] = int(target.answer_ids.numel())
+    if getattr(target, "token_log_probs", ()):  # open answers (docs/open-answers.md): sum = log v(V, T)
+        base |= {"answer_token_log_probs": json.dumps(list(target.token_log_probs)), "correct_by": target.correct_by}
 
     try:
         game = model.game(prepared, target)  # the one cache of this instance

@@ -24,19 +24,10 @@ from synfaith.runs.lock import RunLock
 from synfaith.runs.pipeline import MetricPlan, score_instance
 from synfaith.runs.processes import resolve_workers
 from synfaith.runs.store import RunStore
+from synfaith.runs.units import WorkUnit, limited_positions, plan_units  # noqa: F401 - re-exported
 
 Fingerprints = dict[tuple[str, str, str], str]
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class WorkUnit:
-    """A block of one dataset's instances for one model."""
-
-    model: int
-    dataset: int
-    positions: tuple[int, ...]  # positions in the dataset's selected index list
-    number: int  # the unit's place in the plan
 
 
 @dataclass
@@ -78,25 +69,11 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 
 def open_sources(config: RunConfig):
     """Each configured dataset's source and its selected row indices."""
-    from synfaith.data import open_dataset
-
     opened = []
     for dataset in config.datasets:
-        source = open_dataset(dataset.kind, **dataset.options)
+        source = dataset.open_source()  # answer_type / max_answer_tokens applied (docs/open-answers.md)
         opened.append((source, source.indices(instance_count(dataset.limit, len(source)), dataset.seed)))
     return opened
-
-
-def plan_units(config: RunConfig, selected: Sequence[Sequence[int]]) -> list[WorkUnit]:
-    """Every work unit of the run, in a fixed order (model, dataset, block)."""
-    size = config.execution.shard_size
-    units = []
-    for m in range(len(config.models)):
-        for d, indices in enumerate(selected):
-            for start in range(0, len(indices), size):
-                positions = tuple(range(start, min(start + size, len(indices))))
-                units.append(WorkUnit(m, d, positions, len(units)))
-    return units
 
 
 def explainer_options(config: RunConfig, spec) -> dict[str, object]:
@@ -134,21 +111,26 @@ def check_model(config: RunConfig, spec) -> None:
     cached yet is checked here, after :func:`model_checkpoint` fetched it and before the run
     directory exists — a bad ``--model_args pretrained=…`` never leaves a directory behind.
     """
-    from synfaith.contracts import missing_capabilities
+    from synfaith.contracts import missing_capabilities, needs_phrase
     from synfaith.models.loading import adapter_options_check, is_endpoint, resolve_checkpoint, toy_checkpoint
-    from synfaith.models.processors import read_model_type
-    from synfaith.models.registry import adapter_for
+    from synfaith.models.registry import adapter_for_checkpoint
     from synfaith.secrets import redact
 
-    if is_endpoint(spec.path) or spec.capabilities() is not None:
-        return  # validated with the config
+    if is_endpoint(spec.path):
+        return
     directory = toy_checkpoint() if spec.path == "toy" else resolve_checkpoint(spec.path, allow_download=False)
-    adapter_class = adapter_for(read_model_type(directory))  # each raises a one-line reason
+    validated = spec.capabilities() is not None  # the config checked the adapter and its explainers
+    adapter_class = None if validated else adapter_for_checkpoint(directory)  # each raises a one-line reason
+    if not any(next(Path(directory).glob(pattern), None) for pattern in ("*.safetensors", "pytorch_model*.bin")):
+        raise ValueError(f"model {redact(spec.path)!r}: the checkpoint directory holds no weights (*.safetensors or pytorch_model*.bin); "
+                         "copy or download the whole checkpoint")
+    if validated:
+        return
     adapter_options_check(adapter_class, spec.adapter_options(), f"model {redact(spec.path)!r}")
     for explainer in config.explainers:
         missing = missing_capabilities(explainer.requires, frozenset(adapter_class.capabilities))
         if missing:
-            raise ValueError(f"explainer {explainer.key!r} needs {', '.join(missing)} access, which model {spec.label!r} does not have; drop one of them")
+            raise ValueError(f"explainer {explainer.key!r} needs {needs_phrase(missing)}, which model {spec.label!r} does not have; drop one of them")
 
 
 def announce_costs(config: RunConfig, todo: Sequence[WorkUnit]) -> None:

@@ -70,6 +70,9 @@ BASE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("response", "str", "value"),
     ("answer", "str", "value"),
     ("correct", "bool", "value"),
+    ("correct_by", "str", "value"),  # how an open answer matched its reference: exact, contains (docs/open-answers.md)
+    ("answer_tokens", "int", "value"),  # tokens of the scored answer (the game's joint probability is over them)
+    ("answer_token_log_probs", "str", "value"),  # JSON list: each answer token's log-probability on the clean input (open answers)
     ("meta", "str", "value"),  # JSON
     ("n_image_units", "int", "value"),
     ("n_text_units", "int", "value"),

@@ -133,7 +133,7 @@ def check_clean_value(adapter, prepared, target, white_box: bool, notes: list[st
     if isinstance(adapter, VLMAdapter):  # a Hugging Face model: its own forward pass is the reference
         device = adapter.device
         ids = adapter.sequence_ids(prepared, target)[None].to(device)
-        inputs = {k: v.to(device) for k, v in prepared.image_inputs.items()}
+        inputs = {k: v.to(device) for k, v in adapter.image_inputs_for(prepared, ids.shape[1]).items()}
         pixels = prepared.pixels.clean.to(device, adapter.model.dtype)
         with torch.inference_mode():
             logits = adapter.model(
@@ -232,7 +232,8 @@ def check_fsyn_cost(adapter, prepared, target, rng) -> None:
 
 
 def check_white_box_gradients(adapter, prepared, target) -> None:
-    """Gradients of the answer log-probability reach the pixel tensor and the input embeddings."""
+    """Gradients of the answer log-probability reach the pixel tensor and the input embeddings
+    (at the image tokens, or — without image tokens — at the cross-attention states)."""
     import torch
 
     from synfaith.models.base import answer_log_prob
@@ -240,19 +241,41 @@ def check_white_box_gradients(adapter, prepared, target) -> None:
     model = getattr(adapter, "model", None)
     device = getattr(adapter, "device", prepared.pixels.clean.device)
     dtype = model.dtype if model is not None else prepared.pixels.clean.dtype
+    layout = prepared.layout
+    # no image tokens (a cross-attention model such as mllama): the image enters the LM through
+    # the states image_features returns, so the gradient must reach those instead
+    states: list = []
+    cross_attention = layout.visual_positions.numel() == 0 and hasattr(adapter, "image_features")
     with torch.enable_grad():
         pixels = prepared.pixels.clean.detach().to(device, dtype).requires_grad_()
-        embeds, ids = adapter.embedded_inputs(prepared, target, pixel_values=pixels)
+        if cross_attention:
+            image_features = adapter.image_features
+
+            def recording(*args, **kwargs):
+                states.append(image_features(*args, **kwargs))
+                return states[-1]
+
+            adapter.image_features = recording
+        try:
+            embeds, ids = adapter.embedded_inputs(prepared, target, pixel_values=pixels)
+        finally:
+            if cross_attention:
+                del adapter.image_features
         require(embeds.requires_grad, "embedded_inputs(pixel_values=…) returned embeddings not connected to the pixels")
+        require(not cross_attention or len(states) == 1, f"embedded_inputs called image_features {len(states)} times, expected once")
         score = answer_log_prob(adapter.forward_embeddings(embeds, ids, prepared).logits, target).sum()
-        pixel_grad, embed_grad = torch.autograd.grad(score, [pixels, embeds], allow_unused=True)
+        pixel_grad, embed_grad, *state_grad = torch.autograd.grad(score, [pixels, embeds, *states], allow_unused=True)
     require(pixel_grad is not None, "no gradient reaches the pixel tensor")
     require(embed_grad is not None, "no gradient reaches the input embeddings")
     require(bool(torch.isfinite(pixel_grad).all()), "the pixel gradient is not finite")
     require(bool(torch.isfinite(embed_grad).all()), "the embedding gradient is not finite")
     require(bool(pixel_grad.abs().sum() > 0), "the pixel gradient is zero everywhere")
-    layout = prepared.layout
     query = embed_grad[0, layout.query_positions.to(embed_grad.device)]
-    visual = embed_grad[0, layout.visual_positions.to(embed_grad.device)]
     require(bool(query.abs().sum() > 0), "the gradient at the query tokens' embeddings is zero")
+    if cross_attention:
+        grad = state_grad[0]
+        require(grad is not None and bool(torch.isfinite(grad).all()), "no finite gradient reaches the image features (cross-attention states)")
+        require(bool(grad.abs().sum() > 0), "the gradient at the image features (cross-attention states) is zero")
+        return
+    visual = embed_grad[0, layout.visual_positions.to(embed_grad.device)]
     require(bool(visual.abs().sum() > 0), "the gradient at the image tokens' embeddings is zero")

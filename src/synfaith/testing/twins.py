@@ -35,6 +35,8 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
+from synfaith.registry import Registry
+from synfaith.testing.twin_recipe import TINY, TwinRecipe, pad64, write_twin
 from synfaith.testing.twins_tokenizers import (
     _QWEN_ADDED,
     CHAT_TEMPLATES,
@@ -47,9 +49,11 @@ __all__ = [
     "CHAT_TEMPLATES",
     "SPEC",
     "SPECIAL_TOKENS",
+    "TWIN_RECIPES",
     "build_processor",
     "build_tokenizer",
     "build_twin",
+    "families",
     "model_class",
 ]
 
@@ -91,17 +95,14 @@ SPEC: dict[str, dict[str, Any]] = {
     },
 }
 
-_VISION_HIDDEN = 32
-_VISION_HEADS = 2
-_VISION_LAYERS = 2
-_TEXT_HIDDEN = 64
-_TEXT_HEADS = 4
-_TEXT_LAYERS = 2
-_TEXT_FFN = 128
-
-
-def _pad64(n: int) -> int:
-    return -(-n // 64) * 64
+_VISION_HIDDEN = TINY["vision_hidden"]
+_VISION_HEADS = TINY["vision_heads"]
+_VISION_LAYERS = TINY["vision_layers"]
+_TEXT_HIDDEN = TINY["text_hidden"]
+_TEXT_HEADS = TINY["text_heads"]
+_TEXT_LAYERS = TINY["text_layers"]
+_TEXT_FFN = TINY["text_ffn"]
+_pad64 = pad64
 
 
 # --------------------------------------------------------------------------------------
@@ -328,53 +329,68 @@ _CLASS_NAMES = {
     "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
     "internvl": "InternVLForConditionalGeneration",
 }
+_TWIN_OF = {"llava": "llava-hf/llava-1.5-7b-hf", "qwen2_5_vl": "Qwen/Qwen2.5-VL-3B-Instruct", "internvl": "OpenGVLab/InternVL3-1B-hf"}
+_CONFIGS = {"llava": _llava_config, "qwen2_5_vl": _qwen_config, "internvl": _internvl_config}
+
+
+def _paper_recipe(arch: str) -> TwinRecipe:
+    return TwinRecipe(
+        arch=arch,
+        model_class=_CLASS_NAMES[arch],
+        twin_of=_TWIN_OF[arch],
+        tokenizer=lambda: build_tokenizer(arch),
+        config=_CONFIGS[arch],
+        processor=lambda tok, spec: build_processor(arch, tok, spec),
+        extra_eos=("<|endoftext|>",) if arch == "qwen2_5_vl" else (),  # real: eos [<|im_end|>, <|endoftext|>]
+        spec=SPEC[arch],
+    )
+
+
+# Every family with a twin: the paper's three here, the others one module each in
+# synfaith.testing.families (``"module:attribute"`` of their TwinRecipe).
+_FAMILIES = "synfaith.testing.families"
+TWIN_RECIPES: Registry[TwinRecipe] = Registry(
+    "twin recipe (arch)",
+    {
+        "llava": f"{__name__}:LLAVA_RECIPE",
+        "qwen2_5_vl": f"{__name__}:QWEN2_5_VL_RECIPE",
+        "internvl": f"{__name__}:INTERNVL_RECIPE",
+        "llava_next": f"{_FAMILIES}.llava_next:RECIPE",
+        "llava_onevision": f"{_FAMILIES}.llava_onevision:RECIPE",
+        # one line per family: its recipe module in synfaith.testing.families
+        "gemma3": f"{_FAMILIES}.gemma3:RECIPE",
+        "paligemma": f"{_FAMILIES}.paligemma:RECIPE",
+        "mistral3": f"{_FAMILIES}.mistral3:RECIPE",
+        "aya_vision": f"{_FAMILIES}.aya_vision:RECIPE",
+        "qwen2_vl": f"{_FAMILIES}.qwen2_vl:RECIPE",
+        "qwen3_vl": f"{_FAMILIES}.qwen3_vl:RECIPE",
+        "glm4v": f"{_FAMILIES}.glm4v:RECIPE",
+        "mllama": f"{_FAMILIES}.mllama:RECIPE",
+        "idefics3": f"{_FAMILIES}.idefics3:RECIPE",
+        "smolvlm": f"{_FAMILIES}.smolvlm:RECIPE",
+    },
+)
+LLAVA_RECIPE, QWEN2_5_VL_RECIPE, INTERNVL_RECIPE = (_paper_recipe(arch) for arch in ARCHS)
+
+
+def families() -> tuple[str, ...]:
+    """Every arch with a twin recipe beyond the paper's three (:data:`ARCHS`), sorted."""
+    return tuple(name for name in TWIN_RECIPES.names() if name not in ARCHS)
 
 
 def model_class(model_type: str):
     """The ``*ForConditionalGeneration`` class for a config ``model_type``."""
-    import transformers
-
-    try:
-        return getattr(transformers, _CLASS_NAMES[model_type])
-    except KeyError:
-        raise ValueError(f"unsupported model_type {model_type!r}; expected one of {ARCHS}") from None
+    if model_type not in TWIN_RECIPES:
+        raise ValueError(f"unsupported model_type {model_type!r}; expected one of {tuple(TWIN_RECIPES.names())}")
+    return TWIN_RECIPES[model_type].transformers_class()
 
 
 def build_twin(arch: str, out_dir, seed: int = 0) -> pathlib.Path:
     """Write a random-weight tiny twin of ``arch`` into ``out_dir`` and return its path.
 
-    ``arch`` is one of :data:`ARCHS`. Same ``seed`` → identical weights (the global torch
-    RNG state is restored afterwards). Everything is built offline in about a second.
+    ``arch`` is one of :data:`ARCHS` or :func:`families`. Same ``seed`` → identical weights (the
+    global torch RNG state is restored afterwards). Everything is built offline in about a second.
     """
-    import torch
-    from transformers import GenerationConfig
-
-    if arch not in ARCHS:
-        raise ValueError(f"unknown arch {arch!r}; expected one of {ARCHS}")
-    out = pathlib.Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-
-    tok = build_tokenizer(arch)
-    config = {"llava": _llava_config, "qwen2_5_vl": _qwen_config, "internvl": _internvl_config}[arch](tok)
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = model_class(arch)(config)
-    model.eval()
-
-    text_cfg = config.get_text_config()
-    eos = text_cfg.eos_token_id
-    pad = tok.pad_token_id
-    if arch == "qwen2_5_vl":  # real: eos [<|im_end|>, <|endoftext|>]
-        eos = [eos, tok.convert_tokens_to_ids("<|endoftext|>")]
-    model.generation_config = GenerationConfig(
-        bos_token_id=text_cfg.bos_token_id,
-        eos_token_id=eos,
-        pad_token_id=pad,
-        do_sample=False,
-    )
-    model.save_pretrained(out, safe_serialization=True)
-
-    processor = build_processor(arch, tok)
-    processor.save_pretrained(out)
-    return out
+    if arch not in TWIN_RECIPES:
+        raise ValueError(f"unknown arch {arch!r}; expected one of {tuple(TWIN_RECIPES.names())}")
+    return write_twin(TWIN_RECIPES[arch], out_dir, seed)

@@ -138,48 +138,14 @@ CHAT_TEMPLATES: dict[str, str] = {
     "internvl": _INTERNVL_TEMPLATE,
 }
 
-# Qwen2's pre-tokenizer split pattern (tokenizer.json of Qwen2/2.5 models).
-_QWEN_SPLIT = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
-    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
-
 # --------------------------------------------------------------------------------------
 # Tokenizers
 # --------------------------------------------------------------------------------------
 def _byte_level_core(arch: str):
     """A ``tokenizers.Tokenizer``: 256 byte tokens (no merges) + the arch's added tokens."""
-    from tokenizers import (
-        AddedToken,
-        Regex,
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-    )
-    from transformers.models.gpt2.tokenization_gpt2 import bytes_to_unicode
+    from synfaith.testing.twin_recipe import byte_level_core
 
-    byte_to_char = bytes_to_unicode()
-    vocab = {byte_to_char[b]: b for b in range(256)}
-    core = Tokenizer(models.BPE(vocab=vocab, merges=[], fuse_unk=False))
-    if arch == "llava":
-        core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    else:  # Qwen2 style: NFC, regex split, then byte-level without its own regex
-        core.normalizer = normalizers.NFC()
-        core.pre_tokenizer = pre_tokenizers.Sequence(
-            [
-                pre_tokenizers.Split(Regex(_QWEN_SPLIT), behavior="isolated", invert=False),
-                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-            ]
-        )
-    core.decoder = decoders.ByteLevel()
-    for i, (tok, special) in enumerate(SPECIAL_TOKENS[arch]):
-        added = AddedToken(tok, lstrip=False, rstrip=False, normalized=False, special=special)
-        n = core.add_special_tokens([added]) if special else core.add_tokens([added])
-        if n != 1 or core.token_to_id(tok) != 256 + i:
-            raise RuntimeError(f"token {tok!r} did not get id {256 + i}")
-    return core
+    return byte_level_core(SPECIAL_TOKENS[arch], split="bytes" if arch == "llava" else "qwen")
 
 
 def build_tokenizer(arch: str):
