@@ -32,16 +32,18 @@ def test_peak_memory_on_cpu_sees_an_allocation_that_was_freed():
 
 
 def test_probe_fits_the_largest_batch_under_the_budget():
-    def run_batch(size):  # 8 MiB per coalition, touched
-        block = np.ones(size * 8 * MIB // 8)
+    # 32 MiB per coalition, touched: large against the few MiB the process's resident set moves by
+    # on its own under a loaded test run (at 8 MiB a 4.5 MiB/coalition error was seen once)
+    def run_batch(size):
+        block = np.ones(size * 32 * MIB // 8)
         return float(block[-1])
 
-    probe = probe_batch_size(run_batch, torch.device("cpu"), budget=200 * MIB)
+    probe = probe_batch_size(run_batch, torch.device("cpu"), budget=800 * MIB)
     if probe.per_coalition_bytes is None:
         pytest.skip("peak memory cannot be measured on this kernel")
-    # half of the 200 MiB budget (the CPU safety share) at 8 MiB per coalition: 12
+    # half of the 800 MiB budget (the CPU safety share) at 32 MiB per coalition: 12
     assert 9 <= probe.batch_size <= 12, probe
-    assert 6 * MIB <= probe.per_coalition_bytes <= 11 * MIB
+    assert 24 * MIB <= probe.per_coalition_bytes <= 44 * MIB
     assert "coalitions per batch" in probe.describe()
 
 

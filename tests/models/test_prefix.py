@@ -81,7 +81,7 @@ def test_prefix_sharing_is_exact_on_the_toy_and_runs_fewer_tokens():
     assert unshared.evaluations == game.evaluations and unshared.token_forwards > shared
 
 
-def test_auto_shares_only_where_it_saves_a_quarter_of_the_tokens():
+def test_auto_shares_only_where_it_saves_a_tenth_of_the_tokens():
     from synfaith.data.synthetic import synthetic_instances
     from synfaith.models import load_model
 
@@ -94,9 +94,13 @@ def test_auto_shares_only_where_it_saves_a_quarter_of_the_tokens():
     ones = np.ones((8, prepared.n_text_units), bool)
     same_image = np.ones((8, prepared.n_image_units), bool)
     before = toy.token_forwards
-    toy.target_probabilities(prepared, target, same_image, ones)  # one distinct image: shares if it saves ≥ 25%
+    toy.target_probabilities(prepared, target, same_image, ones)  # one distinct image: shares (it saves ≥ 10%)
     shared = split + 8 * (length - split)
-    expected = shared if shared <= 0.75 * 8 * length else 8 * length
-    assert toy.token_forwards - before == expected
+    assert shared <= 0.9 * 8 * length and toy.token_forwards - before == shared
+    distinct = np.eye(8, prepared.n_image_units, dtype=bool) | ~np.eye(8, prepared.n_image_units, dtype=bool)[::-1]
+    assert len(np.unique(distinct, axis=0)) == 8
+    before = toy.token_forwards
+    toy.target_probabilities(prepared, target, distinct, ones)  # every coalition its own image: nothing to share
+    assert toy.token_forwards - before == 8 * length
     with pytest.raises(ValueError, match="prefix_cache must be"):
         type(toy)(toy.model, toy.processor, prefix_cache="sometimes")

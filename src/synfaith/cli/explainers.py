@@ -51,12 +51,15 @@ def _explainers(subparsers: argparse._SubParsersAction) -> None:
         from synfaith.explainers import EXPLAINERS
 
         load_plugins(*plugin_lists(args))
-        print(f"{'name':22s} {'requires':24s} description")
+        lines = []
         for name in EXPLAINERS.names():
             explainer = EXPLAINERS[name]
             doc = (explainer.description or explainer.__doc__ or "").strip().splitlines()
-            requires = ", ".join(sorted(explainer.requires)) or "nothing"
-            print(f"{name:22s} {requires:24s} {doc[0] if doc else ''}")
+            lines.append((name, ", ".join(sorted(explainer.requires)) or "nothing", doc[0] if doc else ""))
+        width = max(len("requires"), *(len(requires) for _, requires, _ in lines))
+        print(f"{'name':22s} {'requires':{width}s} description")
+        for name, requires, description in lines:
+            print(f"{name:22s} {requires:{width}s} {description}")
         return 0
 
     listing.set_defaults(handler=list_handler)

@@ -35,6 +35,7 @@ import torch
 
 from synfaith.models.base import VLMAdapter
 from synfaith.models.prompts import PromptLayoutError
+from synfaith.models.qwen2_5_vl import merged_patch_layout, mrope_position_ids
 
 _IMAGE_TOKEN_KEYS = ("image_token_id", "image_token_index")
 
@@ -130,7 +131,8 @@ class GenericAdapter(VLMAdapter):
 
     def unit_layout(self, pixel_values, image_inputs, n_visual_tokens, image_size):
         if "image_grid_thw" in image_inputs and pixel_values.dim() == 2:
-            return self._merged_patch_layout(pixel_values, image_inputs, n_visual_tokens)
+            merge = int(getattr(self.model.config.vision_config, "spatial_merge_size", 1) or 1)
+            return merged_patch_layout(pixel_values, image_inputs["image_grid_thw"], merge, n_visual_tokens)
         views = pixel_values.reshape(-1, *pixel_values.shape[-3:])
         n_views, _, height, width = views.shape
         per_view, rest = divmod(n_visual_tokens, n_views)
@@ -151,18 +153,6 @@ class GenericAdapter(VLMAdapter):
         grid = np.concatenate([v * per_view + np.arange(per_view).reshape(g, g) for v in range(n_views)], axis=1)
         return unit_index, n_units, grid, torch.eye(n_units)
 
-    def _merged_patch_layout(self, pixel_values, image_inputs, n_visual_tokens):
-        _, grid_h, grid_w = (int(x) for x in image_inputs["image_grid_thw"][0])
-        merge = int(getattr(self.model.config.vision_config, "spatial_merge_size", 1) or 1)
-        rows, cols = grid_h // merge, grid_w // merge
-        if rows * cols != n_visual_tokens or pixel_values.shape[0] != n_visual_tokens * merge * merge:
-            raise PromptLayoutError(
-                f"generic adapter: image_grid_thw {(grid_h, grid_w)} with merge {merge} gives {rows * cols} tokens, but the "
-                f"prompt holds {n_visual_tokens} and pixel_values has {pixel_values.shape[0]} rows"
-            )
-        unit_index = (torch.arange(pixel_values.shape[0]) // (merge * merge))[:, None]
-        return unit_index, rows * cols, np.arange(rows * cols).reshape(rows, cols), torch.eye(rows * cols)
-
     def image_features(self, pixel_values, n_variants, image_inputs):
         inputs = self._feature_inputs(image_inputs)
         if "image_grid_thw" in inputs:
@@ -179,6 +169,4 @@ class GenericAdapter(VLMAdapter):
         rope_index = getattr(getattr(self.model, "model", None), "get_rope_index", None)
         if rope_index is None or "image_grid_thw" not in image_inputs:
             return {}
-        attention_mask = torch.ones(input_ids.shape, dtype=torch.long, device=input_ids.device)
-        position_ids, _ = rope_index(input_ids, image_inputs["image_grid_thw"], None, attention_mask=attention_mask)
-        return {"position_ids": position_ids}
+        return {"position_ids": mrope_position_ids(rope_index, input_ids, image_inputs["image_grid_thw"])}

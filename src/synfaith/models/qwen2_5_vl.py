@@ -19,6 +19,28 @@ from synfaith.models.prompts import PromptLayoutError
 PAPER_MAX_PIXELS = 313600
 
 
+def merged_patch_layout(pixel_values: torch.Tensor, grid_thw: torch.Tensor, merge: int, n_visual_tokens: int):
+    """The unit layout of one image in flattened patch rows (the Qwen-VL pattern): one unit per
+    merged ``merge × merge`` block of the ``image_grid_thw`` grid, token k owning rows
+    ``merge²·k … merge²·k + merge² − 1``, row-major (see :meth:`VLMAdapter.unit_layout`)."""
+    _, grid_h, grid_w = (int(x) for x in grid_thw[0])
+    rows, cols = grid_h // merge, grid_w // merge
+    if rows * cols != n_visual_tokens or pixel_values.shape[0] != n_visual_tokens * merge * merge:
+        raise PromptLayoutError(
+            f"image_grid_thw {(grid_h, grid_w)} with merge {merge} gives {rows * cols} merged tokens but the prompt holds "
+            f"{n_visual_tokens} image tokens and pixel_values has {pixel_values.shape[0]} rows"
+        )
+    unit_index = (torch.arange(pixel_values.shape[0]) // (merge * merge))[:, None]
+    return unit_index, rows * cols, np.arange(rows * cols).reshape(rows, cols), torch.eye(rows * cols)
+
+
+def mrope_position_ids(get_rope_index, input_ids: torch.Tensor, grid_thw: torch.Tensor) -> torch.Tensor:
+    """Multimodal RoPE position ids of ``input_ids`` from the model's own ``get_rope_index``."""
+    attention_mask = torch.ones(input_ids.shape, dtype=torch.long, device=input_ids.device)
+    position_ids, _ = get_rope_index(input_ids, grid_thw, None, attention_mask=attention_mask)
+    return position_ids
+
+
 class Qwen25VLAdapter(VLMAdapter):
     """Qwen2.5-VL as a game: one unit per merged 2×2 patch token.
 
@@ -57,27 +79,14 @@ class Qwen25VLAdapter(VLMAdapter):
         return kwargs
 
     def unit_layout(self, pixel_values, image_inputs, n_visual_tokens, image_size):
-        _, grid_h, grid_w = (int(x) for x in image_inputs["image_grid_thw"][0])
-        merge = self.merge_size
-        rows, cols = grid_h // merge, grid_w // merge
-        if rows * cols != n_visual_tokens or pixel_values.shape[0] != n_visual_tokens * merge * merge:
-            raise PromptLayoutError(
-                f"image_grid_thw {(grid_h, grid_w)} gives {rows * cols} merged tokens but the prompt holds "
-                f"{n_visual_tokens} image tokens and pixel_values has {pixel_values.shape[0]} rows"
-            )
-        unit_index = (torch.arange(pixel_values.shape[0]) // (merge * merge))[:, None]
-        return unit_index, rows * cols, np.arange(rows * cols).reshape(rows, cols), torch.eye(rows * cols)
+        return merged_patch_layout(pixel_values, image_inputs["image_grid_thw"], self.merge_size, n_visual_tokens)
 
     def image_features(self, pixel_values, n_variants, image_inputs):
         grid = image_inputs["image_grid_thw"].repeat(n_variants, 1)
         return torch.stack(list(self.model.get_image_features(pixel_values, grid)))
 
     def language_model_inputs(self, input_ids, image_inputs):
-        attention_mask = torch.ones(input_ids.shape, dtype=torch.long, device=input_ids.device)
-        position_ids, _ = self.model.model.get_rope_index(
-            input_ids, image_inputs["image_grid_thw"], None, attention_mask=attention_mask
-        )
-        return {"position_ids": position_ids}
+        return {"position_ids": mrope_position_ids(self.model.model.get_rope_index, input_ids, image_inputs["image_grid_thw"])}
 
     @property
     def vision_tower(self):

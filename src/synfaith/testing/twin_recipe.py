@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TINY", "TwinRecipe", "byte_level_core", "byte_level_tokenizer", "pad64", "write_twin"]
+__all__ = ["OPENAI_CLIP_MEAN", "OPENAI_CLIP_STD", "TINY", "TwinRecipe", "byte_level_core", "byte_level_tokenizer", "pad64", "write_twin"]
 
 # The widths every twin shares: milliseconds per forward pass on a CPU.
 TINY: dict[str, int] = {
@@ -27,6 +27,10 @@ TINY: dict[str, int] = {
     "text_layers": 2,
     "text_ffn": 128,
 }
+
+# The OpenAI CLIP normalisation (image_mean / image_std of CLIP-trained vision towers).
+OPENAI_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+OPENAI_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
 # Qwen2's pre-tokenizer split pattern (tokenizer.json of Qwen2/2.5 models).
 QWEN_SPLIT = (

@@ -36,9 +36,17 @@ import pathlib
 from typing import Any
 
 from synfaith.registry import Registry
-from synfaith.testing.twin_recipe import TINY, TwinRecipe, pad64, write_twin
+from synfaith.testing.families._common import (
+    mrope_section,
+    qwen_vl_token_ids,
+    qwen2_image_processor,
+    qwen2_text_config,
+    rescale_settings,
+    tiny_text_widths,
+    tiny_vision_widths,
+)
+from synfaith.testing.twin_recipe import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, TINY, TwinRecipe, write_twin
 from synfaith.testing.twins_tokenizers import (
-    _QWEN_ADDED,
     CHAT_TEMPLATES,
     SPECIAL_TOKENS,
     build_tokenizer,
@@ -59,8 +67,6 @@ __all__ = [
 
 ARCHS: tuple[str, ...] = ("llava", "qwen2_5_vl", "internvl")
 
-OPENAI_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
-OPENAI_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 
@@ -101,8 +107,6 @@ _VISION_LAYERS = TINY["vision_layers"]
 _TEXT_HIDDEN = TINY["text_hidden"]
 _TEXT_HEADS = TINY["text_heads"]
 _TEXT_LAYERS = TINY["text_layers"]
-_TEXT_FFN = TINY["text_ffn"]
-_pad64 = pad64
 
 
 # --------------------------------------------------------------------------------------
@@ -113,10 +117,7 @@ def _llava_config(tok):
 
     s = SPEC["llava"]
     vision = CLIPVisionConfig(
-        hidden_size=_VISION_HIDDEN,
-        intermediate_size=2 * _VISION_HIDDEN,
-        num_hidden_layers=_VISION_LAYERS,
-        num_attention_heads=_VISION_HEADS,
+        **tiny_vision_widths(),
         image_size=s["image_size"],
         patch_size=s["patch_size"],
         projection_dim=_VISION_HIDDEN,
@@ -125,12 +126,7 @@ def _llava_config(tok):
     )
     ids = {t: tok.convert_tokens_to_ids(t) for t in ("<s>", "</s>", "<image>", "<pad>")}
     text = LlamaConfig(
-        vocab_size=_pad64(len(tok)),
-        hidden_size=_TEXT_HIDDEN,
-        intermediate_size=_TEXT_FFN,
-        num_hidden_layers=_TEXT_LAYERS,
-        num_attention_heads=_TEXT_HEADS,
-        num_key_value_heads=_TEXT_HEADS,
+        **tiny_text_widths(tok, kv_heads=_TEXT_HEADS),
         max_position_embeddings=4096,
         rms_norm_eps=1e-5,
         rope_theta=10000.0,
@@ -153,34 +149,14 @@ def _llava_config(tok):
     )
 
 
-def _qwen2_text_config(tok, **overrides) -> dict[str, Any]:
-    """The tiny Qwen2-style LM shared by the Qwen2.5-VL and InternVL twins."""
-    return dict(
-        vocab_size=_pad64(len(tok)),
-        hidden_size=_TEXT_HIDDEN,
-        intermediate_size=_TEXT_FFN,
-        num_hidden_layers=_TEXT_LAYERS,
-        num_attention_heads=_TEXT_HEADS,
-        num_key_value_heads=_TEXT_HEADS // 2,
-        hidden_act="silu",
-        rms_norm_eps=1e-6,
-        rope_theta=1000000.0,
-        tie_word_embeddings=True,
-        bos_token_id=tok.convert_tokens_to_ids("<|endoftext|>"),
-        eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
-        **overrides,
-    )
-
-
 def _qwen_config(tok):
     from transformers import Qwen2_5_VLConfig
 
     s = SPEC["qwen2_5_vl"]
     head_dim = _TEXT_HIDDEN // _TEXT_HEADS
     half = head_dim // 2  # real: head_dim 128, mrope_section [16, 24, 24]
-    mrope = [half // 4, (half - half // 4) // 2, half - half // 4 - (half - half // 4) // 2]
-    ids = {t: tok.convert_tokens_to_ids(t) for t, _ in _QWEN_ADDED}
-    text = _qwen2_text_config(
+    mrope = mrope_section(half)
+    text = qwen2_text_config(
         tok,
         max_position_embeddings=128000,
         use_sliding_window=False,
@@ -207,13 +183,7 @@ def _qwen_config(tok):
         architectures=[_CLASS_NAMES["qwen2_5_vl"]],
         text_config=text,
         vision_config=vision,
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-        vision_token_id=ids["<|vision_pad|>"],
-        bos_token_id=ids["<|endoftext|>"],
-        eos_token_id=ids["<|im_end|>"],
+        **qwen_vl_token_ids(tok),
         tie_word_embeddings=True,
     )
 
@@ -223,10 +193,7 @@ def _internvl_config(tok):
 
     s = SPEC["internvl"]
     vision = dict(
-        hidden_size=_VISION_HIDDEN,
-        num_hidden_layers=_VISION_LAYERS,
-        num_attention_heads=_VISION_HEADS,
-        intermediate_size=2 * _VISION_HIDDEN,
+        **tiny_vision_widths(),
         image_size=[s["tile_size"], s["tile_size"]],
         patch_size=[s["patch_size"], s["patch_size"]],
         hidden_act="gelu",
@@ -238,7 +205,7 @@ def _internvl_config(tok):
         layer_scale_init_value=0.1,
         use_absolute_position_embeddings=True,
     )
-    text = _qwen2_text_config(tok, model_type="qwen2", max_position_embeddings=32768)
+    text = qwen2_text_config(tok, model_type="qwen2", max_position_embeddings=32768)
     return InternVLConfig(
         architectures=[_CLASS_NAMES["internvl"]],
         vision_config=vision,
@@ -259,11 +226,7 @@ def _internvl_config(tok):
 def build_processor(arch: str, tok, spec: dict[str, Any] | None = None):
     """The processor of ``arch`` over tokenizer ``tok``, with the image sizes of ``spec``
     (default :data:`SPEC`, the twins'; ``benchmarks/full_size.py`` passes the real ones)."""
-    from transformers import (
-        CLIPImageProcessor,
-        GotOcr2ImageProcessor,
-        Qwen2VLImageProcessor,
-    )
+    from transformers import CLIPImageProcessor, GotOcr2ImageProcessor
 
     from synfaith.models.processors import (
         ImageOnlyInternVLProcessor,
@@ -273,7 +236,7 @@ def build_processor(arch: str, tok, spec: dict[str, Any] | None = None):
 
     s = spec or SPEC[arch]
     # shared by all three: bicubic resize, rescale to [0, 1], normalise, convert to RGB
-    common = dict(do_resize=True, resample=3, do_rescale=True, rescale_factor=1 / 255, do_normalize=True, do_convert_rgb=True)
+    common = rescale_settings()
     if arch == "llava":
         ip = CLIPImageProcessor(
             size={"shortest_edge": s["image_size"]},
@@ -293,16 +256,7 @@ def build_processor(arch: str, tok, spec: dict[str, Any] | None = None):
             num_additional_image_tokens=1,  # CLS
         )
     if arch == "qwen2_5_vl":
-        ip = Qwen2VLImageProcessor(
-            image_mean=OPENAI_CLIP_MEAN,
-            image_std=OPENAI_CLIP_STD,
-            **common,
-            min_pixels=s["min_pixels"],
-            max_pixels=s["max_pixels"],
-            patch_size=s["patch_size"],
-            temporal_patch_size=s["temporal_patch_size"],
-            merge_size=s["merge_size"],
-        )
+        ip = qwen2_image_processor(s, image_mean=OPENAI_CLIP_MEAN, image_std=OPENAI_CLIP_STD)
         return ImageOnlyQwen2_5_VLProcessor(image_processor=ip, tokenizer=tok, chat_template=CHAT_TEMPLATES[arch])
     ip = GotOcr2ImageProcessor(
         size={"height": s["tile_size"], "width": s["tile_size"]},

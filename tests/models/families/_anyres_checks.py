@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 from synfaith.data.instance import Instance
+from synfaith.models import load_model
 from synfaith.models.pixels import NO_UNIT
+from synfaith.models.prefix import prefix_length
+from synfaith.testing.twin_recipe import write_twin
+
+from ._common import insertion_coalitions, noise_image
 
 QUESTION = "Is there a red circle left of the blue square?"
 
 
 def instance(size: tuple[int, int], seed: int = 0) -> Instance:
     """A random-noise image of ``size`` (width, height) with a yes/no question."""
-    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-    return Instance(id=f"img{size[0]}x{size[1]}", image=Image.fromarray(pixels), question=QUESTION, choices=None, answer="yes")
+    return Instance(id=f"img{size[0]}x{size[1]}", image=noise_image(*size, seed), question=QUESTION, choices=None, answer="yes")
 
 
 def coordinate_instance(size: tuple[int, int]) -> Instance:
@@ -25,6 +30,43 @@ def coordinate_instance(size: tuple[int, int]) -> Instance:
     y = np.linspace(0, 255, height)[:, None].repeat(width, 1)
     pixels = np.stack([x, y, np.full_like(x, 128)], -1).round().astype(np.uint8)
     return Instance(id="ramps", image=Image.fromarray(pixels), question=QUESTION, choices=None, answer="yes")
+
+
+def wide_fixtures(arch: str, wide_recipe):
+    """The fixtures ``wide`` (an adapter of the larger twin ``wide_recipe``, 4x4 cells per view, where
+    unpadding drops cells; module-scoped) and ``any_adapter`` (the module's ``adapter``, then ``wide``)."""
+
+    @pytest.fixture(scope="module")
+    def wide(tmp_path_factory):
+        """The larger twin (4x4 cells per view), where unpadding drops cells."""
+        return load_model(write_twin(wide_recipe, tmp_path_factory.mktemp(f"{arch}_wide"), seed=0))
+
+    @pytest.fixture(params=["default", "wide"])
+    def any_adapter(request, adapter, wide):
+        return adapter if request.param == "default" else wide
+
+    return wide, any_adapter
+
+
+def check_units_are_the_unpadded_high_res_cells(adapter, size, pack) -> None:
+    """An image of ``size``: the base view then the tiles, units the unpadded high-res cells, tokens packed as the model does."""
+    prepared = adapter.prepare(instance(size))
+    layout = adapter.anyres_layout(size)
+    rows, cols = layout.tiles
+    assert prepared.pixels.clean.shape == (1, 1 + rows * cols, 3, layout.tile, layout.tile)
+    kh, kw = layout.grid
+    assert prepared.n_image_units == kh * kw and prepared.unit_grid.shape == (kh, kw)
+    assert prepared.layout.visual_positions.numel() == layout.g**2 + kh * (kw + 1)  # base, then rows + newline
+    assert not layout.shrunk
+    check_token_units_against_pack(adapter, prepared, pack)
+    check_newlines_in_features(adapter, prepared)
+
+
+def check_masking_of_every_unit(adapter, size) -> None:
+    """An image of ``size``: padding owns no unit, and masking each unit changes exactly it in every view."""
+    prepared = adapter.prepare(instance(size))
+    check_padding_owns_no_unit(adapter, prepared)
+    check_masking_every_view(prepared, np.arange(prepared.n_image_units))
 
 
 def check_token_units_against_pack(adapter, prepared, pack) -> None:
@@ -128,21 +170,18 @@ def check_base_agrees_with_tiles(adapter, prepared, min_agreement: float = 0.95)
     assert layout.n_units == prepared.n_image_units
 
 
-def check_prefix_sharing(adapter_off, adapter_on, prepared, answer: str = "a b c", seed: int = 0) -> None:
-    """Game values with prefix sharing on and off agree to 1e-5 (F_syn-like coalitions, a 3-token answer)."""
+def check_prefix_sharing(adapter_class, adapter, size=(90, 70), answer: str = "a b c", seed: int = 0) -> None:
+    """Game values with prefix sharing on and off agree to 1e-5 (F_syn-like coalitions, a 3-token answer).
+
+    Both are ``adapter_class`` adapters of ``adapter``'s model and processor, on an image of ``size``.
+    """
+    prepared = adapter.prepare(instance(size))
+    assert prefix_length(prepared) is not None
+    adapter_on = adapter_class(adapter.model, adapter.processor, prefix_cache=True)
+    adapter_off = adapter_class(adapter.model, adapter.processor, prefix_cache=False)
     target = adapter_on.make_target(prepared, answer)
     assert target.answer_ids.numel() >= 3
-    m, n = prepared.n_image_units, prepared.n_text_units
-    rng = np.random.default_rng(seed)
-    order_image, order_text = rng.permutation(m), rng.permutation(n)
-    image_keep, text_keep = [], []
-    for t in np.linspace(0, 1, 6):  # insertion/deletion curves: image only, text only, both
-        a, b = np.zeros(m, bool), np.zeros(n, bool)
-        a[order_image[: round(t * m)]] = True
-        b[order_text[: round(t * n)]] = True
-        image_keep += [a, np.ones(m, bool), a]
-        text_keep += [np.ones(n, bool), b, b]
-    image_keep, text_keep = np.array(image_keep), np.array(text_keep)
+    image_keep, text_keep = insertion_coalitions(prepared.n_image_units, prepared.n_text_units, seed)
     before_on, before_off = adapter_on.token_forwards, adapter_off.token_forwards
     on = np.asarray(adapter_on.game(prepared, target).values(image_keep, text_keep))
     off = np.asarray(adapter_off.game(prepared, target).values(image_keep, text_keep))

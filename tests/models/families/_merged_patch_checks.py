@@ -4,16 +4,11 @@ Each takes an adapter (or its twin's path) and an instance whose image is an exa
 of 28 px inside the twin's pixel bounds, so the processor does not resize it.
 """
 
-import subprocess
-import sys
-
 import numpy as np
 import torch
 from PIL import Image
 
-from synfaith.games.base import FunctionGame
-from synfaith.metrics import synergistic_faithfulness
-from synfaith.models import load_model
+from . import _common
 
 PX = 28  # patch 14 × merge 2
 ROWS, COLS = 4, 6  # the test image: 168×112 px
@@ -21,8 +16,7 @@ ROWS, COLS = 4, 6  # the test image: 168×112 px
 
 def noise_image(width=COLS * PX, height=ROWS * PX, seed=0):
     """A random RGB image (every cell distinct)."""
-    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    return Image.fromarray(pixels)
+    return _common.noise_image(width, height, seed)
 
 
 def check_units_are_the_merged_tokens(adapter, prepared):
@@ -42,14 +36,14 @@ def check_units_are_the_merged_tokens(adapter, prepared):
     assert t.eq(0).all() and torch.equal(h, k // COLS) and torch.equal(w, k % COLS)
 
 
-def check_pixel_rows_of_unit_k_are_cell_k(adapter):
-    """Rows 4k..4k+3 of ``pixel_values`` hold exactly the 28×28 px block of cell k (row-major)."""
-    base = np.full((ROWS * PX, COLS * PX, 3), 128, dtype=np.uint8)
+def check_pixel_rows_of_unit_k_are_cell_k(adapter, px=PX):
+    """Rows 4k..4k+3 of ``pixel_values`` hold exactly the ``px``×``px`` block of cell k (row-major; 28 px here)."""
+    base = np.full((ROWS * px, COLS * px, 3), 128, dtype=np.uint8)
     reference = adapter.pixel_tensor(Image.fromarray(base))
     for k in (0, COLS - 1, COLS + 2, ROWS * COLS - 1):
         r, c = divmod(k, COLS)
         image = base.copy()
-        image[r * PX : (r + 1) * PX, c * PX : (c + 1) * PX] = (250, 10, 60)
+        image[r * px : (r + 1) * px, c * px : (c + 1) * px] = (250, 10, 60)
         changed = (adapter.pixel_tensor(Image.fromarray(image)) != reference).any(1)
         assert torch.nonzero(changed).flatten().tolist() == [4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3]
 
@@ -69,40 +63,11 @@ def check_masking_unit_k_changes_exactly_its_rows(prepared):
         assert changed[rows].any()
 
 
-def check_prefix_sharing_agrees(twin, instance, **options):
-    """Game values with ``prefix_cache`` on and off agree to 1e-5 on F_syn's coalitions, answer "a b c"."""
-    on, off = load_model(twin, prefix_cache=True, **options), load_model(twin, prefix_cache=False, **options)
-    prepared = on.prepare(instance)
-    target = on.make_target(prepared, "a b c")
-    assert target.answer_ids.numel() == 5  # several answer tokens (bytes "a", " ", "b", " ", "c")
-    m, n = prepared.n_image_units, prepared.n_text_units
-    recorded = []
-
-    def record(image_keep, text_keep):
-        recorded.append((image_keep.copy(), text_keep.copy()))
-        return np.zeros(len(image_keep))
-
-    rng = np.random.default_rng(0)
-    synergistic_faithfulness(FunctionGame(record, m, n), rng.normal(size=m), rng.normal(size=n), steps=11)
-    image_keep = np.vstack([a for a, _ in recorded])
-    text_keep = np.vstack([b for _, b in recorded])
-    assert len(image_keep) >= 30
-    shared, plain = on.game(prepared, target), off.game(prepared, target)
-    with_prefix = shared.values(image_keep, text_keep)
-    without = plain.values(image_keep, text_keep)
-    np.testing.assert_allclose(with_prefix, without, rtol=1e-5, atol=0)
-    assert (with_prefix > 0).all()
-    assert shared.token_forwards < plain.token_forwards  # the prefix really was shared
+NO_TORCHVISION_CODE = (
+    "print(type(p).__name__, type(p.image_processor).__name__, p.image_processor.patch_size, p.image_processor.merge_size)\n"
+)
 
 
-def check_processor_loads_without_torchvision(twin, expected_classes):
-    """``load_processor`` in a fresh interpreter where any torchvision import fails."""
-    code = (
-        "import sys; sys.modules['torchvision'] = None\n"  # any import of torchvision now fails
-        "from synfaith.models.processors import load_processor\n"
-        f"p = load_processor({str(twin)!r})\n"
-        "print(type(p).__name__, type(p.image_processor).__name__, p.image_processor.patch_size, p.image_processor.merge_size)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == [*expected_classes, "14", "2"]
+def check_processor_loads_without_torchvision(tmp_path_factory, arch, expected_classes):
+    """``load_processor`` in a fresh interpreter where any torchvision import fails (``NO_TORCHVISION_CODE`` registered)."""
+    assert _common.processor_without_torchvision(tmp_path_factory, arch).split() == [*expected_classes, "14", "2"]

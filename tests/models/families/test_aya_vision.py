@@ -7,46 +7,24 @@ import sys
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from synfaith.data.instance import Instance
-from synfaith.games.base import FunctionGame
-from synfaith.metrics import synergistic_faithfulness
 from synfaith.models import load_model
 from synfaith.models.aya_vision import AyaVisionAdapter, ImageOnlyAyaVisionProcessor
 from synfaith.models.processors import load_processor
-from synfaith.models.prompts import build_user_text
-from synfaith.testing import build_twin
+
+from ._common import check_prefix_sharing_agrees, family_fixtures, noise_image, own_chat_template
 
 TILE, CELL, G = 112, 28, 4  # twin tile px, token cell px, cells per tile side
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def twin(tmp_path_factory):
-    return build_twin("aya_vision", tmp_path_factory.mktemp("aya_vision"), seed=0)
-
-
-@pytest.fixture(scope="module")
-def adapter(twin):
-    return load_model(twin)
-
-
-def _image(width, height, seed=0):
-    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8))
+_one_torch_thread, twin, adapter = family_fixtures("aya_vision")
 
 
 @pytest.fixture(scope="module")
 def wide_instance():
     # 150×100 px: a 2×1 tile canvas (224×112) plus the thumbnail, at the default 2-tile cap
-    return Instance("aya-wide", _image(150, 100), "Which shape is on the left?", choices=("circle", "square"))
+    return Instance("aya-wide", noise_image(150, 100), "Which shape is on the left?", choices=("circle", "square"))
 
 
 def test_prompt_layout_tiles_then_global_view(adapter, wide_instance):
@@ -84,7 +62,7 @@ def test_units_are_tile_cells_and_the_thumbnail_maps_onto_them(adapter, wide_ins
 
 
 def test_single_tile_is_the_global_view_alone(adapter):
-    square = Instance("aya-square", _image(64, 64), "Is there a cat?")
+    square = Instance("aya-square", noise_image(64, 64), "Is there a cat?")
     prepared = adapter.prepare(square)
     tokens = adapter.tokenizer.convert_ids_to_tokens(prepared.layout.input_ids.tolist())
     assert "TILE" not in "".join(tokens).replace("TILE_GLOBAL", "")
@@ -112,26 +90,7 @@ def test_masking_unit_k_changes_its_cell_and_its_thumbnail_footprint_only(adapte
 
 
 def test_prefix_sharing_on_and_off_agree_on_fsyn_coalitions(twin, wide_instance):
-    on, off = load_model(twin, prefix_cache=True), load_model(twin, prefix_cache=False)
-    prepared = on.prepare(wide_instance)
-    target = on.make_target(prepared, "a b c")
-    assert target.answer_ids.numel() == 5
-    m, n = prepared.n_image_units, prepared.n_text_units
-    recorded = []
-
-    def record(image_keep, text_keep):
-        recorded.append((image_keep.copy(), text_keep.copy()))
-        return np.zeros(len(image_keep))
-
-    rng = np.random.default_rng(0)
-    synergistic_faithfulness(FunctionGame(record, m, n), rng.normal(size=m), rng.normal(size=n), steps=11)
-    image_keep = np.vstack([a for a, _ in recorded])
-    text_keep = np.vstack([b for _, b in recorded])
-    assert len(image_keep) >= 30
-    shared, plain = on.game(prepared, target), off.game(prepared, target)
-    with_prefix, without = shared.values(image_keep, text_keep), plain.values(image_keep, text_keep)
-    np.testing.assert_allclose(with_prefix, without, rtol=1e-5, atol=0)
-    assert (with_prefix > 0).all() and shared.token_forwards < plain.token_forwards
+    check_prefix_sharing_agrees(twin, wide_instance)
 
 
 def test_prefix_sharing_is_exact_when_the_prompt_outgrows_the_sliding_window(twin, wide_instance, tmp_path):
@@ -156,16 +115,7 @@ def test_prefix_sharing_is_exact_when_the_prompt_outgrows_the_sliding_window(twi
 
 def test_ids_match_the_processors_own_tokenized_chat_template(adapter, wide_instance):
     prepared = adapter.prepare(wide_instance)
-    user_text, _ = build_user_text(wide_instance, adapter.answer_cue)
-    content = [{"type": "image", "image": wide_instance.load_image()}, {"type": "text", "text": user_text}]
-    out = adapter.processor.apply_chat_template(
-        [{"role": "user", "content": content}],
-        add_generation_prompt=True,
-        tokenize=True,
-        return_dict=True,
-        return_tensors="pt",
-        **adapter.image_processor_kwargs(),
-    )
+    out = own_chat_template(adapter, wide_instance, **adapter.image_processor_kwargs())
     assert out["input_ids"][0].tolist() == prepared.layout.input_ids.tolist()  # one <BOS_TOKEN>, same expansion
     assert torch.equal(out["pixel_values"], prepared.pixels.clean)
 
@@ -192,7 +142,7 @@ def test_processor_loads_without_torchvision(twin, tmp_path, monkeypatch):
 def test_default_cap_and_its_option(adapter, twin):
     assert isinstance(adapter, AyaVisionAdapter) and adapter.max_tiles == 2
     assert adapter.image_processor_kwargs() == {"crop_to_patches": True, "max_patches": 2}
-    panorama = Instance("aya-panorama", _image(600, 150, seed=1), "Is there a cat?")
+    panorama = Instance("aya-panorama", noise_image(600, 150, seed=1), "Is there a cat?")
     assert adapter.prepare(panorama).pixels.clean.shape[0] == 3  # 2 tiles + thumbnail at the cap
     four = load_model(twin, max_tiles=4).prepare(panorama)
     assert four.pixels.clean.shape[0] == 5 and four.unit_grid.shape == (G, 4 * G) and four.n_image_units == 64

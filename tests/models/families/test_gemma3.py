@@ -1,51 +1,40 @@
 """Gemma 3 (``gemma3``) on its tiny twin: token layout, pooled units, masking, bidirectional image
 attention, prefix sharing, processor and caps."""
 
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from synfaith.data.instance import Instance
-from synfaith.games.base import FunctionGame
-from synfaith.metrics import synergistic_faithfulness
-from synfaith.models import load_model
 from synfaith.models.base import answer_log_prob
 from synfaith.models.gemma3 import Gemma3Adapter
 from synfaith.models.prompts import PromptLayoutError
-from synfaith.testing import build_twin
 from synfaith.testing.families.gemma3 import RECIPE
+
+from ._common import (
+    check_masking_unit_k_changes_exactly_its_square,
+    check_prefix_sharing_agrees,
+    family_fixtures,
+    full_and_random_coalitions,
+    masked_variant,
+    noise_image,
+    processor_without_torchvision,
+    register_without_torchvision,
+)
 
 CELL = 56  # px per pooled token: 14 px patches pooled 4×4, as in the real model
 G = 4  # the twin's 224 px view: 4×4 pooled tokens
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def twin(tmp_path_factory):
-    return build_twin("gemma3", tmp_path_factory.mktemp("gemma3"), seed=0)
-
-
-@pytest.fixture(scope="module")
-def adapter(twin):
-    return load_model(twin)
+_one_torch_thread, twin, adapter = family_fixtures("gemma3")
 
 
 @pytest.fixture(scope="module")
 def instance():
-    pixels = np.random.default_rng(0).integers(0, 256, (150, 200, 3), dtype=np.uint8)  # not square: resized, not cropped
-    return Instance("g3-choice", Image.fromarray(pixels), "Which shape is on the left?", choices=("circle", "square"))
+    image = noise_image(200, 150)  # not square: resized, not cropped
+    return Instance("g3-choice", image, "Which shape is on the left?", choices=("circle", "square"))
 
 
 @pytest.fixture(scope="module")
@@ -87,37 +76,21 @@ def test_the_projector_pools_patch_blocks_into_row_major_tokens(adapter):
 
 
 def test_masking_unit_k_changes_exactly_its_cell(prepared):
-    pixels = prepared.pixels
-    m = prepared.n_image_units
-    variants = pixels.masked(~np.eye(m, dtype=bool)).reshape(m, *pixels.clean.shape)
-    differs = pixels.clean != pixels.blurred
-    for k in range(m):
-        r, c = divmod(k, G)
-        cell = torch.zeros_like(differs)
-        cell[..., r * CELL : (r + 1) * CELL, c * CELL : (c + 1) * CELL] = True
-        changed = variants[k] != pixels.clean
-        assert torch.equal(changed, differs & cell)
-        assert torch.equal(variants[k][cell], pixels.blurred[cell]) and changed.any()
+    check_masking_unit_k_changes_exactly_its_square(prepared, G, CELL)
 
 
 def _own_forward(adapter, prepared, target, image_keep, text_keep, token_types=True):
     """The model's own forward (input ids + pixel values) on one masked variant."""
-    ids = adapter.sequence_ids(prepared, target).clone()
-    query = prepared.layout.query_positions
-    ids[query] = torch.where(torch.as_tensor(text_keep), ids[query], torch.full_like(ids[query], adapter.pad_token_id))
-    pixels = prepared.pixels.masked(image_keep[None])
-    extra = {"token_type_ids": (ids == adapter.image_token_id).long()[None]} if token_types else {}
+    ids, pixels = masked_variant(adapter, prepared, target, image_keep, text_keep)
+    extra = {"token_type_ids": (ids == adapter.image_token_id).long()} if token_types else {}
     with torch.no_grad():
-        logits = adapter.model(input_ids=ids[None], pixel_values=pixels, attention_mask=torch.ones(1, ids.numel(), dtype=torch.long), **extra).logits
+        logits = adapter.model(input_ids=ids, pixel_values=pixels, attention_mask=torch.ones(1, ids.numel(), dtype=torch.long), **extra).logits
     return float(torch.exp(answer_log_prob(logits, target))[0])
 
 
 def test_game_values_are_the_models_own_with_bidirectional_image_attention(adapter, prepared):
     target = adapter.make_target(prepared, "a b c", prefix_text="x")
-    m, n = prepared.n_image_units, prepared.n_text_units
-    rng = np.random.default_rng(1)
-    image_keep = np.vstack([np.ones(m, bool), rng.random((2, m)) < 0.5])
-    text_keep = np.vstack([np.ones(n, bool), rng.random((2, n)) < 0.5])
+    image_keep, text_keep = full_and_random_coalitions(prepared.n_image_units, prepared.n_text_units)
     values = adapter.game(prepared, target).values(image_keep, text_keep)
     own = [_own_forward(adapter, prepared, target, a, b) for a, b in zip(image_keep, text_keep)]
     np.testing.assert_allclose(values, own, rtol=1e-5, atol=0)
@@ -130,39 +103,17 @@ def test_game_values_are_the_models_own_with_bidirectional_image_attention(adapt
 
 
 def test_prefix_sharing_on_and_off_agree_on_fsyn_coalitions(twin, instance):
-    on, off = load_model(twin, prefix_cache=True), load_model(twin, prefix_cache=False)
-    prepared = on.prepare(instance)
-    target = on.make_target(prepared, "a b c")
-    assert target.answer_ids.numel() == 5
-    m, n = prepared.n_image_units, prepared.n_text_units
-    recorded = []
-
-    def record(image_keep, text_keep):
-        recorded.append((image_keep.copy(), text_keep.copy()))
-        return np.zeros(len(image_keep))
-
-    rng = np.random.default_rng(0)
-    synergistic_faithfulness(FunctionGame(record, m, n), rng.normal(size=m), rng.normal(size=n), steps=11)
-    image_keep = np.vstack([a for a, _ in recorded])
-    text_keep = np.vstack([b for _, b in recorded])
-    assert len(image_keep) >= 30
-    shared, plain = on.game(prepared, target), off.game(prepared, target)
-    with_prefix, without = shared.values(image_keep, text_keep), plain.values(image_keep, text_keep)
-    np.testing.assert_allclose(with_prefix, without, rtol=1e-5, atol=0)
-    assert (with_prefix > 0).all()
-    assert shared.token_forwards < plain.token_forwards  # the prefix (image included) really was shared
+    check_prefix_sharing_agrees(twin, instance)  # the prefix (image included) really is shared
 
 
-def test_processor_loads_without_torchvision(twin):
-    code = (
-        "import sys; sys.modules['torchvision'] = None\n"  # any import of torchvision now fails
-        "from synfaith.models.processors import load_processor\n"
-        f"p = load_processor({str(twin)!r})\n"
-        "print(type(p).__name__, type(p.image_processor).__name__, p.image_seq_length, p.image_processor.size['height'])\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["ImageOnlyGemma3Processor", "Gemma3ImageProcessor", "16", "224"]
+register_without_torchvision(
+    "gemma3", "print(type(p).__name__, type(p.image_processor).__name__, p.image_seq_length, p.image_processor.size['height'])\n"
+)
+
+
+def test_processor_loads_without_torchvision(twin, tmp_path_factory):
+    expected = ["ImageOnlyGemma3Processor", "Gemma3ImageProcessor", "16", "224"]
+    assert processor_without_torchvision(tmp_path_factory, "gemma3").split() == expected
     assert '"processor_class": "Gemma3Processor"' in (twin / "processor_config.json").read_text()
 
 

@@ -9,27 +9,12 @@ from synfaith.models.answers import UnparseableAnswerError, YesNo
 from synfaith.models.glm4v import AfterMarker, Glm4vAdapter, ImageOnlyGlm4vProcessor
 from synfaith.models.processors import load_processor
 from synfaith.models.prompts import build_user_text
-from synfaith.testing import build_twin
 
 from . import _merged_patch_checks as checks
+from ._common import check_prefix_sharing_agrees, family_fixtures, own_chat_template, register_without_torchvision
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def twin(tmp_path_factory):
-    return build_twin("glm4v", tmp_path_factory.mktemp("glm4v"), seed=0)
-
-
-@pytest.fixture(scope="module")
-def adapter(twin):
-    return load_model(twin)
+_one_torch_thread, twin, adapter = family_fixtures("glm4v")
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +49,7 @@ def test_prompt_is_the_glm_layout_with_the_no_thinking_cue(adapter, instance, pr
 
 
 def test_ids_match_the_processors_own_chat_template(adapter, instance, prepared):
-    user_text, _ = build_user_text(instance, adapter.answer_cue)
-    messages = [{"role": "user", "content": [{"type": "image", "image": instance.load_image()}, {"type": "text", "text": user_text}]}]
-    out = adapter.processor.apply_chat_template(
-        messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt", **adapter.image_processor_kwargs()
-    )
+    out = own_chat_template(adapter, instance, **adapter.image_processor_kwargs())
     cue = adapter.tokenizer("<think></think><answer>", add_special_tokens=False)["input_ids"]
     assert out["input_ids"][0].tolist() + cue == prepared.layout.input_ids.tolist()
     assert torch.equal(out["pixel_values"], prepared.pixels.clean)
@@ -122,11 +103,14 @@ def test_masking_unit_k_changes_exactly_its_rows(prepared):
 
 
 def test_prefix_sharing_on_and_off_agree_on_fsyn_coalitions(twin, instance):
-    checks.check_prefix_sharing_agrees(twin, instance)
+    check_prefix_sharing_agrees(twin, instance)
 
 
-def test_processor_loads_without_torchvision(twin, tmp_path):
-    checks.check_processor_loads_without_torchvision(twin, ["ImageOnlyGlm4vProcessor", "Glm4vImageProcessor"])
+register_without_torchvision("glm4v", checks.NO_TORCHVISION_CODE)
+
+
+def test_processor_loads_without_torchvision(twin, tmp_path, tmp_path_factory):
+    checks.check_processor_loads_without_torchvision(tmp_path_factory, "glm4v", ["ImageOnlyGlm4vProcessor", "Glm4vImageProcessor"])
     processor = load_processor(twin)
     assert isinstance(processor, ImageOnlyGlm4vProcessor)
     processor.save_pretrained(tmp_path)

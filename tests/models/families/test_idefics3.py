@@ -1,15 +1,11 @@
 """Idefics3 (``idefics3``) on its tiny twin: prompt and tile layout, pixel-shuffle order, units and the
 global image, masking in every view, prefix sharing, processor and caps."""
 
-import subprocess
-import sys
 
 import pytest
 import torch
 
-from synfaith.models import load_model
 from synfaith.models.idefics3 import DEFAULT_LONGEST_EDGE_TILES, Idefics3Adapter, ImageOnlyIdefics3Processor
-from synfaith.testing import build_twin
 from synfaith.testing.families.idefics3 import CHAT_TEMPLATE, RECIPE, SPECIAL_TOKENS
 from tests.models.families._idefics3_checks import (
     check_masking_every_view,
@@ -19,24 +15,10 @@ from tests.models.families._idefics3_checks import (
     geometry,
     instance,
 )
+from ._common import family_fixtures, processor_without_torchvision, register_without_torchvision
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def twin(tmp_path_factory):
-    return build_twin("idefics3", tmp_path_factory.mktemp("idefics3"), seed=0)
-
-
-@pytest.fixture(scope="module")
-def adapter(twin):
-    return load_model(twin)
+_one_torch_thread, twin, adapter = family_fixtures("idefics3")
 
 
 @pytest.fixture(scope="module")
@@ -89,19 +71,18 @@ def test_prefix_sharing_matches_the_full_forward(adapter, square):
     check_prefix_sharing(Idefics3Adapter, adapter, square)
 
 
-def test_processor_loads_without_torchvision(twin):
-    code = (
-        "import sys\n"
-        "sys.modules['torchvision'] = None  # any import of torchvision now fails\n"
-        "from PIL import Image\n"
-        "from synfaith.models.processors import load_processor\n"
-        f"p = load_processor({str(twin)!r})\n"
-        "assert type(p).__name__ == 'ImageOnlyIdefics3Processor', type(p)\n"
-        "assert type(p.image_processor).__name__ == 'Idefics3ImageProcessor', type(p.image_processor)\n"
-        "out = p(images=Image.new('RGB', (64, 48)), text='<image>hi', return_tensors='pt')\n"
-        "assert out['pixel_values'].ndim == 5 and 'pixel_attention_mask' in out\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+register_without_torchvision(
+    "idefics3",
+    "from PIL import Image\n"
+    "assert type(p).__name__ == 'ImageOnlyIdefics3Processor', type(p)\n"
+    "assert type(p.image_processor).__name__ == 'Idefics3ImageProcessor', type(p.image_processor)\n"
+    "out = p(images=Image.new('RGB', (64, 48)), text='<image>hi', return_tensors='pt')\n"
+    "assert out['pixel_values'].ndim == 5 and 'pixel_attention_mask' in out\n"
+)
+
+
+def test_processor_loads_without_torchvision(twin, tmp_path_factory):
+    processor_without_torchvision(tmp_path_factory, "idefics3")
     assert '"processor_class": "Idefics3Processor"' in (twin / "processor_config.json").read_text()
     assert ImageOnlyIdefics3Processor.image_processor_class == "Idefics3ImageProcessor"
 

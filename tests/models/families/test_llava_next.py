@@ -4,62 +4,33 @@ from __future__ import annotations
 
 import importlib.util
 
-import numpy as np
 import pytest
 import torch
 
-from synfaith.models import load_model
 from synfaith.models.anyres import AnyresLayout, capped_pinpoints
 from synfaith.models.llava_next import ImageOnlyLlavaNextProcessor, LlavaNextAdapter
-from synfaith.models.prefix import prefix_length
 from synfaith.models.processors import load_processor
-from synfaith.testing import build_twin
 from synfaith.testing.families.llava_next import SPEC, WIDE_SPEC, make_recipe
-from synfaith.testing.twin_recipe import write_twin
 
 from ._anyres_checks import (
     QUESTION,
     check_base_agrees_with_tiles,
-    check_masking_every_view,
-    check_newlines_in_features,
-    check_padding_owns_no_unit,
+    check_masking_of_every_unit,
     check_prefix_sharing,
     check_token_units_against_pack,
+    check_units_are_the_unpadded_high_res_cells,
     coordinate_instance,
     instance,
+    wide_fixtures,
 )
+from ._common import family_fixtures
 
 SIZES = [(64, 64), (100, 40), (40, 100), (90, 70), (37, 81)]
 REAL_PINPOINTS = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def twin(tmp_path_factory):
-    return build_twin("llava_next", tmp_path_factory.mktemp("llava_next"), seed=0)
-
-
-@pytest.fixture(scope="module")
-def adapter(twin):
-    return load_model(twin)
-
-
-@pytest.fixture(scope="module")
-def wide(tmp_path_factory):
-    """The larger twin (4x4 cells per view), where unpadding drops cells."""
-    return load_model(write_twin(make_recipe(WIDE_SPEC), tmp_path_factory.mktemp("llava_next_wide"), seed=0))
-
-
-@pytest.fixture(params=["default", "wide"])
-def any_adapter(request, adapter, wide):
-    return adapter if request.param == "default" else wide
+_one_torch_thread, twin, adapter = family_fixtures("llava_next")
+wide, any_adapter = wide_fixtures("llava_next", make_recipe(WIDE_SPEC))
 
 
 def _pack(adapter):
@@ -68,25 +39,12 @@ def _pack(adapter):
 
 @pytest.mark.parametrize("size", SIZES)
 def test_units_are_the_unpadded_high_res_cells(any_adapter, size):
-    adapter = any_adapter
-    prepared = adapter.prepare(instance(size))
-    layout = adapter.anyres_layout(size)
-    rows, cols = layout.tiles
-    assert prepared.pixels.clean.shape == (1, 1 + rows * cols, 3, layout.tile, layout.tile)
-    kh, kw = layout.grid
-    assert prepared.n_image_units == kh * kw and prepared.unit_grid.shape == (kh, kw)
-    assert prepared.layout.visual_positions.numel() == layout.g**2 + kh * (kw + 1)  # base, then rows + newline
-    assert not layout.shrunk
-    check_token_units_against_pack(adapter, prepared, _pack(adapter))
-    check_newlines_in_features(adapter, prepared)
+    check_units_are_the_unpadded_high_res_cells(any_adapter, size, _pack(any_adapter))
 
 
 @pytest.mark.parametrize("size", [(100, 40), (37, 81)])
 def test_masking_changes_exactly_the_unit_in_every_view(any_adapter, size):
-    adapter = any_adapter
-    prepared = adapter.prepare(instance(size))
-    check_padding_owns_no_unit(adapter, prepared)
-    check_masking_every_view(prepared, np.arange(prepared.n_image_units))
+    check_masking_of_every_unit(any_adapter, size)
 
 
 @pytest.mark.parametrize("size", [(64, 64), (100, 40), (40, 100), (90, 70)])
@@ -101,11 +59,7 @@ def test_the_wide_twin_exercises_unpadding(wide):
 
 
 def test_prefix_sharing_on_and_off_agree(adapter):
-    prepared = adapter.prepare(instance((90, 70)))
-    assert prefix_length(prepared) is not None
-    on = LlavaNextAdapter(adapter.model, adapter.processor, prefix_cache=True)
-    off = LlavaNextAdapter(adapter.model, adapter.processor, prefix_cache=False)
-    check_prefix_sharing(off, on, prepared)
+    check_prefix_sharing(LlavaNextAdapter, adapter, (90, 70))
 
 
 def test_prompt_is_the_mistral_template(adapter):

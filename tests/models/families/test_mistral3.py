@@ -5,47 +5,24 @@ import sys
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from synfaith.data.instance import Instance
-from synfaith.games.base import FunctionGame
-from synfaith.metrics import synergistic_faithfulness
 from synfaith.models import load_model
 from synfaith.models.mistral3 import DEFAULT_LONGEST_EDGE, ImageOnlyPixtralProcessor, Mistral3Adapter
 from synfaith.models.processors import load_processor
-from synfaith.models.prompts import build_user_text
-from synfaith.testing import build_twin
+
+from ._common import check_prefix_sharing_agrees, family_fixtures, noise_image, own_chat_template
 
 PX = 28  # patch 14 × merge 2
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def twin(tmp_path_factory):
-    return build_twin("mistral3", tmp_path_factory.mktemp("mistral3"), seed=0)
-
-
-@pytest.fixture(scope="module")
-def adapter(twin):
-    return load_model(twin)
-
-
-def _image(width, height, seed=0):
-    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    return Image.fromarray(pixels)
+_one_torch_thread, twin, adapter = family_fixtures("mistral3")
 
 
 @pytest.fixture(scope="module")
 def choice_instance():
     # 150×100 px: not shrunk under the 560 px cap, sides rounded up to 168×112 → 6×4 merged tokens
-    return Instance("m3-choice", _image(150, 100), "Which shape is on the left?", choices=("circle", "square"))
+    return Instance("m3-choice", noise_image(150, 100), "Which shape is on the left?", choices=("circle", "square"))
 
 
 def test_prompt_layout_rows_breaks_and_end(adapter, choice_instance):
@@ -76,17 +53,7 @@ def test_prompt_layout_rows_breaks_and_end(adapter, choice_instance):
 
 def test_ids_match_the_processors_own_tokenized_chat_template(adapter, choice_instance):
     prepared = adapter.prepare(choice_instance)
-    user_text, _ = build_user_text(choice_instance, adapter.answer_cue)
-    messages = [{"role": "user", "content": [{"type": "image", "image": choice_instance.load_image()}, {"type": "text", "text": user_text}]}]
-    out = adapter.processor.apply_chat_template(
-        messages,
-        add_generation_prompt=True,
-        tokenize=True,
-        return_dict=True,
-        return_tensors="pt",
-        strftime_now=lambda fmt: "2025-03-17",
-        size={"longest_edge": DEFAULT_LONGEST_EDGE},
-    )
+    out = own_chat_template(adapter, choice_instance, strftime_now=lambda fmt: "2025-03-17", size={"longest_edge": DEFAULT_LONGEST_EDGE})
     assert out["input_ids"][0].tolist() == prepared.layout.input_ids.tolist()  # one <s>, same expansion
 
 
@@ -125,28 +92,7 @@ def test_masking_unit_k_changes_exactly_its_28px_block(adapter, choice_instance)
 
 
 def test_prefix_sharing_on_and_off_agree_on_fsyn_coalitions(twin, choice_instance):
-    on, off = load_model(twin, prefix_cache=True), load_model(twin, prefix_cache=False)
-    prepared = on.prepare(choice_instance)
-    target = on.make_target(prepared, "a b c")
-    assert target.answer_ids.numel() == 5  # several answer tokens (bytes "a", " ", "b", " ", "c")
-    m, n = prepared.n_image_units, prepared.n_text_units
-    recorded = []
-
-    def record(image_keep, text_keep):
-        recorded.append((image_keep.copy(), text_keep.copy()))
-        return np.zeros(len(image_keep))
-
-    rng = np.random.default_rng(0)
-    synergistic_faithfulness(FunctionGame(record, m, n), rng.normal(size=m), rng.normal(size=n), steps=11)
-    image_keep = np.vstack([a for a, _ in recorded])
-    text_keep = np.vstack([b for _, b in recorded])
-    assert len(image_keep) >= 30
-    shared, plain = on.game(prepared, target), off.game(prepared, target)
-    with_prefix = shared.values(image_keep, text_keep)
-    without = plain.values(image_keep, text_keep)
-    np.testing.assert_allclose(with_prefix, without, rtol=1e-5, atol=0)
-    assert (with_prefix > 0).all()
-    assert shared.token_forwards < plain.token_forwards  # the prefix really was shared
+    check_prefix_sharing_agrees(twin, choice_instance)
 
 
 def test_processor_loads_without_torchvision(twin, tmp_path, monkeypatch):
@@ -164,7 +110,7 @@ def test_default_cap_and_its_option(adapter, twin):
     assert isinstance(adapter, Mistral3Adapter)
     assert adapter.longest_edge == DEFAULT_LONGEST_EDGE == 560
     assert adapter.image_processor_kwargs() == {"size": {"longest_edge": 560}}
-    wide = Instance("m3-wide", _image(1000, 600, seed=1), "Is there a cat?")
+    wide = Instance("m3-wide", noise_image(1000, 600, seed=1), "Is there a cat?")
     prepared = adapter.prepare(wide)  # shrunk to 560×336: 20×12 merged tokens
     assert tuple(prepared.pixels.clean.shape[-2:]) == (336, 560)
     assert prepared.unit_grid.shape == (12, 20) and prepared.n_image_units == 240

@@ -10,49 +10,21 @@ import torch
 from PIL import Image
 from transformers.models.mllama.image_processing_mllama import get_optimal_tiled_canvas
 
-from synfaith.data.instance import Instance
 from synfaith.models import load_model
 from synfaith.models.mllama import REAL_MAX_IMAGE_TILES, MllamaAdapter, MllamaTiledProcessor
 from synfaith.models.prefix import prefix_length
 from synfaith.models.processors import load_processor
-from synfaith.testing import build_twin
 from synfaith.testing.families.mllama import SPEC
 
-QUESTION = "Is there a red circle left of the blue square?"
+from ._anyres_checks import QUESTION, instance
+from ._anyres_checks import coordinate_instance as ramps
+from ._common import family_fixtures, insertion_coalitions
+
 TILE, PATCH = SPEC["tile_size"], SPEC["patch_size"]
 G = TILE // PATCH
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def twin(tmp_path_factory):
-    return build_twin("mllama", tmp_path_factory.mktemp("mllama"), seed=0)
-
-
-@pytest.fixture(scope="module")
-def adapter(twin):
-    return load_model(twin, prefix_cache=False)
-
-
-def instance(size, seed: int = 0) -> Instance:
-    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-    return Instance(id=f"img{size[0]}x{size[1]}", image=Image.fromarray(pixels), question=QUESTION, choices=None, answer="yes")
-
-
-def ramps(size) -> Instance:
-    """Red channel = x, green = y (linear ramps), to read positions back from the tiles."""
-    width, height = size
-    x = np.linspace(0, 255, width)[None, :].repeat(height, 0)
-    y = np.linspace(0, 255, height)[:, None].repeat(width, 1)
-    pixels = np.stack([x, y, np.full_like(x, 128)], -1).round().astype(np.uint8)
-    return Instance(id="ramps", image=Image.fromarray(pixels), question=QUESTION, choices=None, answer="yes")
+_one_torch_thread, twin, adapter = family_fixtures("mllama", prefix_cache=False)
 
 
 def _canvas(size, max_tiles=4):
@@ -171,17 +143,7 @@ def test_prefix_sharing_on_and_off_agree(twin, adapter, size):
     prepared = adapter.prepare(instance(size))
     target = adapter.make_target(prepared, "a b c")
     assert target.answer_ids.numel() >= 3
-    m, n = prepared.n_image_units, prepared.n_text_units
-    rng = np.random.default_rng(0)
-    order_image, order_text = rng.permutation(m), rng.permutation(n)
-    image_keep, text_keep = [], []
-    for t in np.linspace(0, 1, 6):  # F_syn-like: insertion curves of image only, text only, both
-        a, b = np.zeros(m, bool), np.zeros(n, bool)
-        a[order_image[: round(t * m)]] = True
-        b[order_text[: round(t * n)]] = True
-        image_keep += [a, np.ones(m, bool), a]
-        text_keep += [np.ones(n, bool), b, b]
-    image_keep, text_keep = np.array(image_keep), np.array(text_keep)
+    image_keep, text_keep = insertion_coalitions(prepared.n_image_units, prepared.n_text_units)
     on = shared.target_probabilities(prepared, target, image_keep, text_keep)
     off = adapter.target_probabilities(prepared, target, image_keep, text_keep)
     np.testing.assert_allclose(on, off, rtol=1e-5, atol=0)

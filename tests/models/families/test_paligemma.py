@@ -1,48 +1,38 @@
 """PaliGemma (``paligemma``) on its tiny twin: prompt layout, patch units, masking, the prefix-LM
 attention of the game, no prefix sharing, processor and caps."""
 
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from synfaith.data.instance import Instance
 from synfaith.models import load_model
 from synfaith.models.base import answer_log_prob
 from synfaith.models.paligemma import PaliGemmaAdapter
-from synfaith.testing import build_twin
 from synfaith.testing.families.paligemma import RECIPE
+
+from ._common import (
+    check_masking_unit_k_changes_exactly_its_square,
+    family_fixtures,
+    full_and_random_coalitions,
+    masked_variant,
+    noise_image,
+    processor_without_torchvision,
+    register_without_torchvision,
+)
 
 PATCH = 14
 G = 4  # the twin's 56 px view: 4×4 patches
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def twin(tmp_path_factory):
-    return build_twin("paligemma", tmp_path_factory.mktemp("paligemma"), seed=0)
-
-
-@pytest.fixture(scope="module")
-def adapter(twin):
-    return load_model(twin)
+_one_torch_thread, twin, adapter = family_fixtures("paligemma")
 
 
 @pytest.fixture(scope="module")
 def instance():
-    pixels = np.random.default_rng(0).integers(0, 256, (90, 120, 3), dtype=np.uint8)  # not square: resized, not cropped
-    return Instance("pg-yes-no", Image.fromarray(pixels), "Is the circle red?")
+    return Instance("pg-yes-no", noise_image(120, 90), "Is the circle red?")  # not square: resized, not cropped
 
 
 @pytest.fixture(scope="module")
@@ -74,29 +64,12 @@ def test_task_prefix_option(twin, instance):
 
 
 def test_masking_unit_k_changes_exactly_its_patch(prepared):
-    pixels = prepared.pixels
-    m = prepared.n_image_units
-    variants = pixels.masked(~np.eye(m, dtype=bool)).reshape(m, *pixels.clean.shape)
-    differs = pixels.clean != pixels.blurred
-    for k in range(m):
-        r, c = divmod(k, G)
-        patch = torch.zeros_like(differs)
-        patch[..., r * PATCH : (r + 1) * PATCH, c * PATCH : (c + 1) * PATCH] = True
-        changed = variants[k] != pixels.clean
-        assert torch.equal(changed, differs & patch)
-        assert torch.equal(variants[k][patch], pixels.blurred[patch]) and changed.any()
-
-
-def _variant(adapter, prepared, target, image_keep, text_keep):
-    ids = adapter.sequence_ids(prepared, target).clone()
-    query = prepared.layout.query_positions
-    ids[query] = torch.where(torch.as_tensor(text_keep), ids[query], torch.full_like(ids[query], adapter.pad_token_id))
-    return ids[None], prepared.pixels.masked(image_keep[None])
+    check_masking_unit_k_changes_exactly_its_square(prepared, G, PATCH)
 
 
 def _generation_value(adapter, prepared, target, image_keep, text_keep):
     """The answer's probability as generation computes it: the prompt in one pass, then one token at a time."""
-    ids, pixels = _variant(adapter, prepared, target, image_keep, text_keep)
+    ids, pixels = masked_variant(adapter, prepared, target, image_keep, text_keep)
     n_prompt = prepared.layout.input_ids.numel()
     with torch.no_grad():
         out = adapter.model(input_ids=ids[:, :n_prompt], pixel_values=pixels, attention_mask=torch.ones(1, n_prompt, dtype=torch.long), use_cache=True)
@@ -115,15 +88,12 @@ def _generation_value(adapter, prepared, target, image_keep, text_keep):
 
 def test_game_values_follow_the_prefix_lm_attention_of_generation(adapter, prepared):
     target = adapter.make_target(prepared, "a b c", prefix_text="x")
-    m, n = prepared.n_image_units, prepared.n_text_units
-    rng = np.random.default_rng(1)
-    image_keep = np.vstack([np.ones(m, bool), rng.random((2, m)) < 0.5])
-    text_keep = np.vstack([np.ones(n, bool), rng.random((2, n)) < 0.5])
+    image_keep, text_keep = full_and_random_coalitions(prepared.n_image_units, prepared.n_text_units)
     values = adapter.game(prepared, target).values(image_keep, text_keep)
     generation = [_generation_value(adapter, prepared, target, a, b) for a, b in zip(image_keep, text_keep)]
     np.testing.assert_allclose(values, generation, rtol=1e-5, atol=0)
     # the model's own teacher-forced forward in its fine-tuning mode (token types + labels) agrees
-    ids, pixels = _variant(adapter, prepared, target, image_keep[1], text_keep[1])
+    ids, pixels = masked_variant(adapter, prepared, target, image_keep[1], text_keep[1])
     ones = torch.ones_like(ids)
     with torch.no_grad():
         own = adapter.model(input_ids=ids, pixel_values=pixels, attention_mask=ones, **adapter.image_inputs_for(prepared, ids.shape[1])).logits
@@ -145,17 +115,16 @@ def test_prefix_sharing_does_not_apply(twin, adapter, prepared):
     assert game.token_forwards == game.evaluations * n_tokens  # every variant ran its whole sequence
 
 
-def test_processor_loads_without_torchvision(twin):
-    code = (
-        "import sys; sys.modules['torchvision'] = None\n"  # any import of torchvision now fails
-        "from synfaith.models.processors import load_processor\n"
-        f"p = load_processor({str(twin)!r})\n"
-        "print(type(p).__name__, type(p.image_processor).__name__, p.image_seq_length, p.image_processor.size['height'],"
-        " p.tokenizer.add_bos_token)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["ImageOnlyPaliGemmaProcessor", "SiglipImageProcessor", "16", "56", "False"]
+register_without_torchvision(
+    "paligemma",
+    "print(type(p).__name__, type(p.image_processor).__name__, p.image_seq_length, p.image_processor.size['height'],"
+    " p.tokenizer.add_bos_token)\n"
+)
+
+
+def test_processor_loads_without_torchvision(twin, tmp_path_factory):
+    expected = ["ImageOnlyPaliGemmaProcessor", "SiglipImageProcessor", "16", "56", "False"]
+    assert processor_without_torchvision(tmp_path_factory, "paligemma").split() == expected
     assert '"processor_class": "PaliGemmaProcessor"' in (twin / "preprocessor_config.json").read_text()
 
 

@@ -8,27 +8,12 @@ from synfaith.models import load_model
 from synfaith.models.processors import load_processor
 from synfaith.models.prompts import build_user_text
 from synfaith.models.qwen2_vl import ImageOnlyQwen2VLProcessor, Qwen2VLAdapter
-from synfaith.testing import build_twin
 
 from . import _merged_patch_checks as checks
+from ._common import check_prefix_sharing_agrees, family_fixtures, own_chat_template, register_without_torchvision
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def twin(tmp_path_factory):
-    return build_twin("qwen2_vl", tmp_path_factory.mktemp("qwen2_vl"), seed=0)
-
-
-@pytest.fixture(scope="module")
-def adapter(twin):
-    return load_model(twin)
+_one_torch_thread, twin, adapter = family_fixtures("qwen2_vl")
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +43,7 @@ def test_prompt_is_the_qwen2_vl_instruct_layout(adapter, instance, prepared):
 
 
 def test_ids_match_the_processors_own_chat_template(adapter, instance, prepared):
-    user_text, _ = build_user_text(instance, adapter.answer_cue)
-    messages = [{"role": "user", "content": [{"type": "image", "image": instance.load_image()}, {"type": "text", "text": user_text}]}]
-    out = adapter.processor.apply_chat_template(
-        messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt", max_pixels=adapter.max_pixels
-    )
+    out = own_chat_template(adapter, instance, max_pixels=adapter.max_pixels)
     assert out["input_ids"][0].tolist() == prepared.layout.input_ids.tolist()
     assert torch.equal(out["pixel_values"], prepared.pixels.clean)
 
@@ -102,11 +83,14 @@ def test_masking_unit_k_changes_exactly_its_rows(prepared):
 
 
 def test_prefix_sharing_on_and_off_agree_on_fsyn_coalitions(twin, instance):
-    checks.check_prefix_sharing_agrees(twin, instance)
+    check_prefix_sharing_agrees(twin, instance)
 
 
-def test_processor_loads_without_torchvision(twin, tmp_path):
-    checks.check_processor_loads_without_torchvision(twin, ["ImageOnlyQwen2VLProcessor", "Qwen2VLImageProcessor"])
+register_without_torchvision("qwen2_vl", checks.NO_TORCHVISION_CODE)
+
+
+def test_processor_loads_without_torchvision(twin, tmp_path, tmp_path_factory):
+    checks.check_processor_loads_without_torchvision(tmp_path_factory, "qwen2_vl", ["ImageOnlyQwen2VLProcessor", "Qwen2VLImageProcessor"])
     processor = load_processor(twin)
     assert isinstance(processor, ImageOnlyQwen2VLProcessor)
     processor.save_pretrained(tmp_path)

@@ -2,8 +2,6 @@
 
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,44 +9,31 @@ import torch
 from PIL import Image
 
 from synfaith.data.instance import Instance
-from synfaith.games.base import FunctionGame
-from synfaith.metrics import synergistic_faithfulness
 from synfaith.models import load_model
 from synfaith.models.base import answer_log_prob
 from synfaith.models.prompts import build_user_text
 from synfaith.models.qwen3_vl import DEFAULT_MAX_PIXELS, ImageOnlyQwen3VLProcessor, Qwen3VLAdapter
-from synfaith.testing import build_twin
+
+from . import _merged_patch_checks
+from ._common import (
+    check_prefix_sharing_agrees,
+    family_fixtures,
+    noise_image,
+    own_chat_template,
+    processor_without_torchvision,
+    register_without_torchvision,
+)
 
 PX = 32  # patch 16 × merge 2
 ROWS, COLS = 4, 6  # the test image: 192×128 px, inside the twin's bounds and a multiple of 32 px: not resized
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def noise_image(width=COLS * PX, height=ROWS * PX, seed=0):
-    """A random RGB image (every cell distinct)."""
-    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8))
-
-
-@pytest.fixture(scope="module")
-def twin(tmp_path_factory):
-    return build_twin("qwen3_vl", tmp_path_factory.mktemp("qwen3_vl"), seed=0)
-
-
-@pytest.fixture(scope="module")
-def adapter(twin):
-    return load_model(twin)
+_one_torch_thread, twin, adapter = family_fixtures("qwen3_vl")
 
 
 @pytest.fixture(scope="module")
 def instance():
-    return Instance("q3-choice", noise_image(), "Which shape is on the left?", choices=("circle", "square"))
+    return Instance("q3-choice", noise_image(COLS * PX, ROWS * PX), "Which shape is on the left?", choices=("circle", "square"))
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +65,7 @@ def test_prompt_is_the_qwen3_vl_instruct_layout(adapter, instance, prepared):
 
 
 def test_ids_match_the_processors_own_chat_template(adapter, instance, prepared):
-    user_text, _ = build_user_text(instance, adapter.answer_cue)
-    messages = [{"role": "user", "content": [{"type": "image", "image": instance.load_image()}, {"type": "text", "text": user_text}]}]
-    out = adapter.processor.apply_chat_template(
-        messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt", max_pixels=adapter.max_pixels
-    )
+    out = own_chat_template(adapter, instance, max_pixels=adapter.max_pixels)
     assert out["input_ids"][0].tolist() == prepared.layout.input_ids.tolist()
     assert torch.equal(out["pixel_values"], prepared.pixels.clean)
 
@@ -110,14 +91,8 @@ def _as_image(adapter, pixel_rows: torch.Tensor) -> torch.Tensor:
 
 
 def test_pixel_rows_of_unit_k_are_the_32px_block_of_cell_k(adapter):
-    base = np.full((ROWS * PX, COLS * PX, 3), 128, dtype=np.uint8)
-    reference = adapter.pixel_tensor(Image.fromarray(base))
-    for k in (0, COLS - 1, COLS + 2, ROWS * COLS - 1):
-        r, c = divmod(k, COLS)
-        image = base.copy()
-        image[r * PX : (r + 1) * PX, c * PX : (c + 1) * PX] = (250, 10, 60)
-        changed = (adapter.pixel_tensor(Image.fromarray(image)) != reference).any(1)
-        assert torch.nonzero(changed).flatten().tolist() == [4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3]
+    assert (_merged_patch_checks.ROWS, _merged_patch_checks.COLS) == (ROWS, COLS)
+    _merged_patch_checks.check_pixel_rows_of_unit_k_are_cell_k(adapter, px=PX)
 
 
 def test_masking_unit_k_changes_exactly_its_32px_square_in_both_frames(adapter, prepared):
@@ -211,39 +186,19 @@ def test_hidden_states_end_with_the_final_norm(adapter, prepared, target):
 
 
 def test_prefix_sharing_agrees_on_fsyn_coalitions_with_a_long_answer(twin, instance):
-    on, off = load_model(twin, prefix_cache=True), load_model(twin, prefix_cache=False)
-    prepared = on.prepare(instance)
-    target = on.make_target(prepared, "a b c")
-    assert target.answer_ids.numel() == 5  # bytes "a", " ", "b", " ", "c"
-    m, n = prepared.n_image_units, prepared.n_text_units
-    recorded = []
-
-    def record(image_keep, text_keep):
-        recorded.append((image_keep.copy(), text_keep.copy()))
-        return np.zeros(len(image_keep))
-
-    rng = np.random.default_rng(0)
-    synergistic_faithfulness(FunctionGame(record, m, n), rng.normal(size=m), rng.normal(size=n), steps=11)
-    image_keep, text_keep = np.vstack([a for a, _ in recorded]), np.vstack([b for _, b in recorded])
-    assert len(image_keep) >= 30
-    shared, plain = on.game(prepared, target), off.game(prepared, target)
-    with_prefix, without = shared.values(image_keep, text_keep), plain.values(image_keep, text_keep)
-    np.testing.assert_allclose(with_prefix, without, rtol=1e-5, atol=0)
-    assert (with_prefix > 0).all()
-    assert shared.token_forwards < plain.token_forwards  # the prefix really was shared
+    check_prefix_sharing_agrees(twin, instance)
 
 
-def test_processor_loads_without_torchvision(twin):
-    code = (
-        "import sys; sys.modules['torchvision'] = None\n"  # any import of torchvision now fails
-        "from synfaith.models.processors import load_processor\n"
-        f"p = load_processor({str(twin)!r})\n"
-        "ip = p.image_processor\n"
-        "print(type(p).__name__, type(ip).__name__, ip.patch_size, ip.merge_size, ip.min_pixels, ip.max_pixels, ip.image_mean)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["ImageOnlyQwen3VLProcessor", "Qwen2VLImageProcessor", "16", "2", "16384", "262144", "[0.5,", "0.5,", "0.5]"]
+register_without_torchvision(
+    "qwen3_vl",
+    "ip = p.image_processor\n"
+    "print(type(p).__name__, type(ip).__name__, ip.patch_size, ip.merge_size, ip.min_pixels, ip.max_pixels, ip.image_mean)\n"
+)
+
+
+def test_processor_loads_without_torchvision(twin, tmp_path_factory):
+    expected = ["ImageOnlyQwen3VLProcessor", "Qwen2VLImageProcessor", "16", "2", "16384", "262144", "[0.5,", "0.5,", "0.5]"]
+    assert processor_without_torchvision(tmp_path_factory, "qwen3_vl").split() == expected
     with open(twin / "preprocessor_config.json", encoding="utf-8") as f:
         assert json.load(f)["processor_class"] == "Qwen3VLProcessor"  # the directory still names the stock class
 

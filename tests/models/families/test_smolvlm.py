@@ -3,18 +3,14 @@ tile layout, pixel-shuffle order, the unseen margin, masking in every view, pref
 
 import ast
 import inspect
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
 import torch
 
 import transformers.models.idefics3.processing_idefics3 as idefics3_processing
-from synfaith.models import load_model
 from synfaith.models.pixels import NO_UNIT
 from synfaith.models.smolvlm import ImageOnlySmolVLMProcessor, SmolVLMAdapter, image_prompt_string
-from synfaith.testing import build_twin
 from synfaith.testing.families.smolvlm import CHAT_TEMPLATE, SPECIAL_TOKENS
 from tests.models.families._idefics3_checks import (
     check_masking_every_view,
@@ -24,24 +20,10 @@ from tests.models.families._idefics3_checks import (
     geometry,
     instance,
 )
+from ._common import family_fixtures, processor_without_torchvision, register_without_torchvision
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def twin(tmp_path_factory):
-    return build_twin("smolvlm", tmp_path_factory.mktemp("smolvlm"), seed=0)
-
-
-@pytest.fixture(scope="module")
-def adapter(twin):
-    return load_model(twin)
+_one_torch_thread, twin, adapter = family_fixtures("smolvlm")
 
 
 @pytest.fixture(scope="module")
@@ -141,20 +123,19 @@ def test_prefix_sharing_matches_the_full_forward(adapter, square):
     check_prefix_sharing(SmolVLMAdapter, adapter, square)
 
 
-def test_processor_loads_without_torchvision(twin):
-    code = (
-        "import sys\n"
-        "sys.modules['torchvision'] = None  # any import of torchvision now fails\n"
-        "from PIL import Image\n"
-        "from synfaith.models.processors import load_processor\n"
-        f"p = load_processor({str(twin)!r})\n"
-        "assert type(p).__name__ == 'ImageOnlySmolVLMProcessor', type(p)\n"
-        "assert type(p.image_processor).__name__ == 'SmolVLMImageProcessor', type(p.image_processor)\n"
-        "out = p(images=Image.new('RGB', (64, 48)), text='<image>hi', return_tensors='pt')\n"
-        "assert out['pixel_values'].ndim == 5 and 'pixel_attention_mask' in out\n"
-        "assert 'transformers.models.smolvlm.processing_smolvlm' not in sys.modules\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+register_without_torchvision(
+    "smolvlm",
+    "from PIL import Image\n"
+    "assert type(p).__name__ == 'ImageOnlySmolVLMProcessor', type(p)\n"
+    "assert type(p.image_processor).__name__ == 'SmolVLMImageProcessor', type(p.image_processor)\n"
+    "out = p(images=Image.new('RGB', (64, 48)), text='<image>hi', return_tensors='pt')\n"
+    "assert out['pixel_values'].ndim == 5 and 'pixel_attention_mask' in out\n"
+    "assert 'transformers.models.smolvlm.processing_smolvlm' not in sys.modules\n"
+)
+
+
+def test_processor_loads_without_torchvision(twin, tmp_path_factory):
+    processor_without_torchvision(tmp_path_factory, "smolvlm")
     assert '"processor_class": "SmolVLMProcessor"' in (twin / "processor_config.json").read_text()
     assert ImageOnlySmolVLMProcessor.attributes == ["image_processor", "tokenizer"]
 

@@ -9,7 +9,8 @@ RoPE on the sliding ones); the slow ``GotOcr2ImageProcessor`` (tiles + thumbnail
 
 from __future__ import annotations
 
-from synfaith.testing.twin_recipe import TINY, TwinRecipe, byte_level_tokenizer, pad64
+from synfaith.testing.families._common import rescale_settings, siglip_vision_config, tiny_text_widths
+from synfaith.testing.twin_recipe import TINY, TwinRecipe, byte_level_tokenizer
 
 TWIN_OF = "CohereLabs/aya-vision-8b"
 
@@ -129,27 +130,12 @@ def build_tokenizer():
 
 def build_config(tok):
     """The tiny ``AyaVisionConfig``: real structure (GQA 4:1, sliding + full layers, SwiGLU projector)."""
-    from transformers import AyaVisionConfig, Cohere2Config, SiglipVisionConfig
+    from transformers import AyaVisionConfig, Cohere2Config
 
     ids = {t: tok.convert_tokens_to_ids(t) for t in ("<PAD>", "<BOS_TOKEN>", "<|END_OF_TURN_TOKEN|>", "<|IMG_PATCH|>")}
-    vision = SiglipVisionConfig(
-        hidden_size=TINY["vision_hidden"],
-        intermediate_size=2 * TINY["vision_hidden"],
-        num_hidden_layers=TINY["vision_layers"],
-        num_attention_heads=TINY["vision_heads"],
-        image_size=SPEC["tile_size"],
-        patch_size=SPEC["patch_size"],
-        hidden_act="gelu_pytorch_tanh",
-        layer_norm_eps=1e-6,
-        vision_use_head=False,  # real
-    )
+    vision = siglip_vision_config(SPEC["tile_size"], SPEC["patch_size"])  # no pooling head, as the real one
     text = Cohere2Config(
-        vocab_size=pad64(len(tok)),
-        hidden_size=TINY["text_hidden"],
-        intermediate_size=TINY["text_ffn"],
-        num_hidden_layers=TINY["text_layers"],
-        num_attention_heads=TINY["text_heads"],
-        num_key_value_heads=TINY["text_heads"] // 4,  # real 32 heads / 8 KV heads
+        **tiny_text_widths(tok, kv_heads=TINY["text_heads"] // 4),  # real 32 heads / 8 KV heads
         max_position_embeddings=8192,
         layer_norm_eps=1e-5,
         rope_theta=50000.0,  # real
@@ -185,18 +171,13 @@ def build_processor(tok, spec=None):
 
     s = spec or SPEC
     image_processor = GotOcr2ImageProcessor(
-        do_resize=True,
+        **rescale_settings(),
         size={"height": s["tile_size"], "width": s["tile_size"]},
         crop_to_patches=False,  # as the real file; the processor turns tiling on by default
         min_patches=s["min_patches"],
         max_patches=s["max_patches"],
-        resample=3,
-        do_rescale=True,
-        rescale_factor=1 / 255,
-        do_normalize=True,
         image_mean=[0.5, 0.5, 0.5],  # real
         image_std=[0.5, 0.5, 0.5],
-        do_convert_rgb=True,
     )
     return ImageOnlyAyaVisionProcessor(
         image_processor=image_processor,

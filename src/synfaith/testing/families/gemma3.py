@@ -11,7 +11,8 @@ tokens per global layer, RMSNorm with (1 + w), embeddings scaled by √d, tied h
 from __future__ import annotations
 
 from synfaith.testing.families.gemma_tokenizer import GEMMA3_CHAT_TEMPLATE, gemma_tokenizer
-from synfaith.testing.twin_recipe import TINY, TwinRecipe, pad64
+from synfaith.testing.families._common import gemma_text_config, rescale_settings, siglip_vision_config
+from synfaith.testing.twin_recipe import TwinRecipe
 
 __all__ = ["RECIPE", "SPEC"]
 
@@ -40,43 +41,22 @@ def _tokenizer():
 
 
 def _config(tok):
-    from transformers import Gemma3Config, Gemma3TextConfig, SiglipVisionConfig
+    from transformers import Gemma3Config, Gemma3TextConfig
 
     s = SPEC
     ids = {t: tok.convert_tokens_to_ids(t) for t in ("<pad>", "<eos>", "<bos>", "<end_of_turn>", *(t for t, _ in _IMAGE_TOKENS))}
-    head_dim = TINY["text_hidden"] // TINY["text_heads"]
+    # one sliding-window layer, one global (real: 5 sliding : 1 global)
     text = Gemma3TextConfig(
-        vocab_size=pad64(len(tok)),
-        hidden_size=TINY["text_hidden"],
-        intermediate_size=TINY["text_ffn"],
-        num_hidden_layers=TINY["text_layers"],
-        num_attention_heads=TINY["text_heads"],
-        num_key_value_heads=TINY["text_heads"] // 2,
-        head_dim=head_dim,
-        query_pre_attn_scalar=head_dim,  # real: 256 = head_dim
-        hidden_activation="gelu_pytorch_tanh",
-        max_position_embeddings=131072,
-        rms_norm_eps=1e-6,
-        rope_theta=1_000_000.0,
-        rope_local_base_freq=10_000.0,
-        rope_scaling={"rope_type": "linear", "factor": 8.0},
-        sliding_window=s["sliding_window"],
-        layer_types=["sliding_attention", "full_attention"],  # real: 5 sliding : 1 global
-        pad_token_id=ids["<pad>"],
-        bos_token_id=ids["<bos>"],
-        eos_token_id=ids["<eos>"],
-        tie_word_embeddings=True,
+        **gemma_text_config(
+            tok,
+            sliding_window=s["sliding_window"],
+            max_position_embeddings=131072,
+            rope_theta=1_000_000.0,
+            rope_local_base_freq=10_000.0,
+            rope_scaling={"rope_type": "linear", "factor": 8.0},
+        )
     )
-    vision = SiglipVisionConfig(
-        hidden_size=TINY["vision_hidden"],
-        intermediate_size=2 * TINY["vision_hidden"],
-        num_hidden_layers=TINY["vision_layers"],
-        num_attention_heads=TINY["vision_heads"],
-        image_size=s["image_size"],
-        patch_size=s["patch_size"],
-        layer_norm_eps=1e-6,
-        vision_use_head=False,
-    )
+    vision = siglip_vision_config(s["image_size"], s["patch_size"])
     return Gemma3Config(
         architectures=["Gemma3ForConditionalGeneration"],
         text_config=text,
@@ -109,15 +89,10 @@ def _processor(tok, spec=None):
 
     s = spec or SPEC
     image_processor = Gemma3ImageProcessor(
-        do_resize=True,
+        **rescale_settings(2, convert_rgb=None),  # bilinear, as the real preprocessor_config.json
         size={"height": s["image_size"], "width": s["image_size"]},
-        resample=2,  # bilinear, as the real preprocessor_config.json
-        do_rescale=True,
-        rescale_factor=1 / 255,
-        do_normalize=True,
         image_mean=[0.5, 0.5, 0.5],
         image_std=[0.5, 0.5, 0.5],
-        do_convert_rgb=None,
         do_pan_and_scan=None,
     )
     return ImageOnlyGemma3Processor(

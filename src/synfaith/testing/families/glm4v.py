@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from synfaith.testing.twin_recipe import TINY, TwinRecipe, byte_level_core, pad64
+from synfaith.testing.families._common import mrope_section, rescale_settings, tiny_text_widths
+from synfaith.testing.twin_recipe import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, TINY, TwinRecipe, byte_level_core
 
 __all__ = ["CHAT_TEMPLATE", "RECIPE", "SPEC", "SPECIAL_TOKENS", "build_config", "build_processor", "build_tokenizer"]
-
-OPENAI_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
-OPENAI_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
 SPEC: dict[str, Any] = {
     # real preprocessor_config: size {"shortest_edge": 12544, "longest_edge": 9633792}; patch 14,
@@ -140,15 +138,10 @@ def build_config(tok):
     ids = {t: tok.convert_tokens_to_ids(t) for t, _ in SPECIAL_TOKENS}
     head_dim = TINY["text_hidden"] // TINY["text_heads"]
     half = head_dim // 4  # partial_rotary_factor 0.5: rotary half-dim = head_dim / 4 (real 128 -> 32, [8, 12, 12])
-    mrope = [half // 4, (half - half // 4) // 2, half - half // 4 - (half - half // 4) // 2]
+    mrope = mrope_section(half)
     eos = [ids["<|endoftext|>"], ids["<|user|>"], ids["<|observation|>"]]
     text = dict(
-        vocab_size=pad64(len(tok)),
-        hidden_size=TINY["text_hidden"],
-        intermediate_size=TINY["text_ffn"],
-        num_hidden_layers=TINY["text_layers"],
-        num_attention_heads=TINY["text_heads"],
-        num_key_value_heads=TINY["text_heads"] // 2,  # real: 32 heads, 2 KV heads
+        **tiny_text_widths(tok),  # real: 32 heads, 2 KV heads
         hidden_act="silu",
         rms_norm_eps=1e-5,
         rope_theta=10000.0,
@@ -201,13 +194,8 @@ def build_processor(tok, spec=None):
 
     s = spec or SPEC
     ip = Glm4vImageProcessor(
-        do_resize=True,
+        **rescale_settings(),  # bicubic
         size={"shortest_edge": s["shortest_edge"], "longest_edge": s["longest_edge"]},
-        resample=3,  # bicubic
-        do_rescale=True,
-        rescale_factor=1 / 255,
-        do_normalize=True,
-        do_convert_rgb=True,
         image_mean=OPENAI_CLIP_MEAN,
         image_std=OPENAI_CLIP_STD,
         patch_size=s["patch_size"],

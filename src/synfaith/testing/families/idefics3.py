@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from synfaith.testing.twin_recipe import TINY, TwinRecipe, byte_level_tokenizer, pad64
+from synfaith.testing.families._common import rescale_settings, tiny_text_widths, tiny_vision_widths
+from synfaith.testing.twin_recipe import TINY, TwinRecipe, byte_level_tokenizer
 
 SPEC: dict[str, Any] = {
     # real: tiles 364 px, patch 14, scale_factor 2 -> 13x13 = 169 tokens per tile, longest edge 4*364
@@ -71,10 +72,7 @@ def tokenizer():
 def vision_config(spec: dict[str, Any], **overrides) -> dict[str, Any]:
     """The tiny SigLIP-style vision tower on tiles of ``spec["tile_size"]`` px."""
     return dict(
-        hidden_size=TINY["vision_hidden"],
-        intermediate_size=2 * TINY["vision_hidden"],
-        num_hidden_layers=TINY["vision_layers"],
-        num_attention_heads=TINY["vision_heads"],
+        **tiny_vision_widths(),
         num_channels=3,
         image_size=spec["tile_size"],
         patch_size=spec["patch_size"],
@@ -88,12 +86,7 @@ def text_config(tok, *, bos: str, eos: str, pad: str, kv_groups: int, **override
     """The tiny Llama LM over ``tok``, ``kv_groups`` query heads per key/value head (as the real LM)."""
     return dict(
         model_type="llama",
-        vocab_size=pad64(len(tok)),
-        hidden_size=TINY["text_hidden"],
-        intermediate_size=TINY["text_ffn"],
-        num_hidden_layers=TINY["text_layers"],
-        num_attention_heads=TINY["text_heads"],
-        num_key_value_heads=TINY["text_heads"] // kv_groups,
+        **tiny_text_widths(tok, kv_heads=TINY["text_heads"] // kv_groups),
         hidden_act="silu",
         rms_norm_eps=1e-5,
         tie_word_embeddings=False,
@@ -125,15 +118,10 @@ def config(tok):
 def image_processor_settings(s: dict[str, Any]) -> dict[str, Any]:
     """The real preprocessor_config.json settings with sizes from ``s``."""
     return dict(
-        do_convert_rgb=True,
-        do_resize=True,
+        **rescale_settings(resample=1),  # LANCZOS
         size={"longest_edge": s["longest_edge"]},
-        resample=1,  # LANCZOS
         do_image_splitting=True,
         max_image_size={"longest_edge": s["tile_size"]},
-        do_rescale=True,
-        rescale_factor=1 / 255,
-        do_normalize=True,
         image_mean=IDEFICS_MEAN,
         image_std=IDEFICS_STD,
         do_pad=True,
@@ -146,12 +134,17 @@ def processor(tok, spec: dict[str, Any] | None = None):
 
     from synfaith.models.idefics3 import ImageOnlyIdefics3Processor
 
-    s = spec or SPEC
-    return ImageOnlyIdefics3Processor(
-        image_processor=Idefics3ImageProcessor(**image_processor_settings(s)),
+    return image_only_processor(ImageOnlyIdefics3Processor, Idefics3ImageProcessor, tok, spec or SPEC, CHAT_TEMPLATE)
+
+
+def image_only_processor(processor_class, image_processor_class, tok, s: dict[str, Any], chat_template: str):
+    """``processor_class`` over ``tok`` and an ``image_processor_class`` with the settings of
+    :func:`image_processor_settings` at the sizes of ``s`` (shared with SmolVLM)."""
+    return processor_class(
+        image_processor=image_processor_class(**image_processor_settings(s)),
         tokenizer=tok,
         image_seq_len=s["image_seq_len"],
-        chat_template=CHAT_TEMPLATE,
+        chat_template=chat_template,
     )
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from synfaith.testing.twin_recipe import TINY, TwinRecipe, byte_level_tokenizer, pad64
-
-OPENAI_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
-OPENAI_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+from synfaith.testing.families._common import mistral_text_config, mistral_tokenizer, rescale_settings, tiny_vision_widths
+from synfaith.testing.twin_recipe import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, TINY, TwinRecipe
 
 # real: 336 px tiles, patch 14 -> 24x24 cells; pinpoints (h, w) 336x672 672x336 672x672 1008x336 336x1008
 SPEC: dict[str, Any] = {
@@ -49,15 +47,7 @@ CHAT_TEMPLATE = (
 
 def tokenizer():
     """Byte-level tokenizer with the checkpoint's special tokens, ``<s>`` prepended, Mistral template."""
-    return byte_level_tokenizer(
-        SPECIAL_TOKENS,
-        chat_template=CHAT_TEMPLATE,
-        bos="<s>",
-        unk_token="<unk>",
-        eos_token="</s>",
-        pad_token="<pad>",
-        model_max_length=32768,
-    )
+    return mistral_tokenizer(SPECIAL_TOKENS, chat_template=CHAT_TEMPLATE, model_max_length=32768)
 
 
 def config(tok, spec=None):
@@ -67,32 +57,15 @@ def config(tok, spec=None):
     s = spec or SPEC
     ids = {t: tok.convert_tokens_to_ids(t) for t, _ in SPECIAL_TOKENS}
     vision = CLIPVisionConfig(
-        hidden_size=TINY["vision_hidden"],
-        intermediate_size=2 * TINY["vision_hidden"],
-        num_hidden_layers=TINY["vision_layers"],
-        num_attention_heads=TINY["vision_heads"],
+        **tiny_vision_widths(),
         image_size=s["tile_size"],
         patch_size=s["patch_size"],
         projection_dim=TINY["vision_hidden"],
         hidden_act="quick_gelu",
         layer_norm_eps=1e-5,
     )
-    text = MistralConfig(
-        vocab_size=pad64(len(tok)),
-        hidden_size=TINY["text_hidden"],
-        intermediate_size=TINY["text_ffn"],
-        num_hidden_layers=TINY["text_layers"],
-        num_attention_heads=TINY["text_heads"],
-        num_key_value_heads=TINY["text_heads"] // 2,  # real: 32 heads, 8 KV heads (GQA)
-        max_position_embeddings=32768,
-        rms_norm_eps=1e-5,
-        rope_theta=1000000.0,
-        sliding_window=None,
-        tie_word_embeddings=False,
-        bos_token_id=ids["<s>"],
-        eos_token_id=ids["</s>"],
-        pad_token_id=ids["<pad>"],
-    )
+    # GQA 4 heads / 2 KV heads (real: 32 heads, 8 KV heads)
+    text = MistralConfig(**mistral_text_config(tok, max_position_embeddings=32768, rope_theta=1000000.0))
     return LlavaNextConfig(
         architectures=["LlavaNextForConditionalGeneration"],
         vision_config=vision,
@@ -120,15 +93,10 @@ def processor(tok, spec=None):
         crop_size={"height": s["tile_size"], "width": s["tile_size"]},
         image_grid_pinpoints=s["image_grid_pinpoints"],
         do_center_crop=True,
-        do_resize=True,
-        resample=3,
-        do_rescale=True,
-        rescale_factor=1 / 255,
-        do_normalize=True,
+        **rescale_settings(),
         image_mean=OPENAI_CLIP_MEAN,
         image_std=OPENAI_CLIP_STD,
         do_pad=True,
-        do_convert_rgb=True,
     )
     return ImageOnlyLlavaNextProcessor(
         image_processor=ip,

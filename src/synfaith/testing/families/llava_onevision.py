@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from synfaith.testing.twin_recipe import TINY, TwinRecipe, byte_level_tokenizer, pad64
+from synfaith.testing.families._common import qwen2_text_config, qwen2_tokenizer, rescale_settings, siglip_vision_config
+from synfaith.testing.twin_recipe import TwinRecipe
 
 # real: 384 px tiles, patch 14 -> 27x27 cells (+6 unseen px); pinpoints (h, w) = 384·i × 384·j, i, j in 1..6
 SPEC: dict[str, Any] = {
@@ -44,57 +45,19 @@ CHAT_TEMPLATE = (
 
 def tokenizer():
     """Byte-level Qwen2-style tokenizer with the checkpoint's added tokens and chat template."""
-    from transformers import Qwen2TokenizerFast
-
-    return byte_level_tokenizer(
-        SPECIAL_TOKENS,
-        chat_template=CHAT_TEMPLATE,
-        split="qwen",
-        tokenizer_class=Qwen2TokenizerFast,
-        unk_token=None,
-        bos_token=None,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        additional_special_tokens=["<|im_start|>", "<|im_end|>", "<image>", "<video>"],
-        errors="replace",
-        split_special_tokens=False,
-        model_max_length=32768,
-    )
+    # additional special tokens: <|im_start|>, <|im_end|>, <image>, <video>
+    return qwen2_tokenizer(SPECIAL_TOKENS, chat_template=CHAT_TEMPLATE, model_max_length=32768)
 
 
 def config(tok, spec=None):
     """A tiny ``LlavaOnevisionConfig``: SigLIP tower (last layer, "full"), Qwen2 LM, anyres_max_9."""
-    from transformers import LlavaOnevisionConfig, Qwen2Config, SiglipVisionConfig
+    from transformers import LlavaOnevisionConfig, Qwen2Config
 
     s = spec or SPEC
     ids = {t: tok.convert_tokens_to_ids(t) for t, _ in SPECIAL_TOKENS}
-    vision = SiglipVisionConfig(
-        hidden_size=TINY["vision_hidden"],
-        intermediate_size=2 * TINY["vision_hidden"],
-        num_hidden_layers=TINY["vision_layers"],
-        num_attention_heads=TINY["vision_heads"],
-        image_size=s["tile_size"],
-        patch_size=s["patch_size"],
-        hidden_act="gelu_pytorch_tanh",
-        layer_norm_eps=1e-6,
-        vision_use_head=False,
-    )
-    text = Qwen2Config(
-        vocab_size=pad64(len(tok)),
-        hidden_size=TINY["text_hidden"],
-        intermediate_size=TINY["text_ffn"],
-        num_hidden_layers=TINY["text_layers"],
-        num_attention_heads=TINY["text_heads"],
-        num_key_value_heads=TINY["text_heads"] // 2,  # real: 14 heads, 2 KV heads
-        hidden_act="silu",
-        max_position_embeddings=32768,
-        rms_norm_eps=1e-6,
-        rope_theta=1000000.0,
-        use_sliding_window=False,
-        tie_word_embeddings=True,  # the 0.5B ties its embeddings
-        bos_token_id=ids["<|endoftext|>"],
-        eos_token_id=ids["<|im_end|>"],
-    )
+    vision = siglip_vision_config(s["tile_size"], s["patch_size"])
+    # GQA 4 heads / 2 KV heads (real: 14 heads, 2 KV heads), tied embeddings as the 0.5B
+    text = Qwen2Config(**qwen2_text_config(tok, max_position_embeddings=32768, use_sliding_window=False))
     return LlavaOnevisionConfig(
         architectures=["LlavaOnevisionForConditionalGeneration"],
         vision_config=vision,
@@ -121,15 +84,10 @@ def processor(tok, spec=None):
     ip = LlavaOnevisionImageProcessor(
         size={"height": s["tile_size"], "width": s["tile_size"]},
         image_grid_pinpoints=s["image_grid_pinpoints"],
-        do_resize=True,
-        resample=3,
-        do_rescale=True,
-        rescale_factor=1 / 255,
-        do_normalize=True,
+        **rescale_settings(),
         image_mean=[0.5, 0.5, 0.5],
         image_std=[0.5, 0.5, 0.5],
         do_pad=True,
-        do_convert_rgb=True,
     )
     return ImageOnlyLlavaOnevisionProcessor(
         image_processor=ip,

@@ -8,12 +8,12 @@
 
 from __future__ import annotations
 
-from synfaith.testing.twin_recipe import TINY, TwinRecipe, byte_level_tokenizer, pad64
+from synfaith.testing.families._common import mistral_text_config, mistral_tokenizer, rescale_settings, tiny_vision_widths
+from synfaith.testing.twin_recipe import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, TINY, TwinRecipe
 
 TWIN_OF = "mistralai/Mistral-Small-3.1-24B-Instruct-2503"
 
-CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
-CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+CLIP_MEAN, CLIP_STD = OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 SPEC = {
     "patch_size": 14,  # real 14
@@ -101,15 +101,7 @@ CHAT_TEMPLATE = (
 
 def build_tokenizer():
     """Byte-level tokenizer with tekken's control tokens in real order; ``<s>`` prepended (as the real one)."""
-    return byte_level_tokenizer(
-        SPECIAL_TOKENS,
-        chat_template=CHAT_TEMPLATE,
-        bos="<s>",
-        unk_token="<unk>",
-        eos_token="</s>",
-        pad_token="<pad>",
-        model_max_length=131072,
-    )
+    return mistral_tokenizer(SPECIAL_TOKENS, chat_template=CHAT_TEMPLATE, model_max_length=131072)
 
 
 def build_config(tok):
@@ -118,32 +110,21 @@ def build_config(tok):
 
     ids = {t: tok.convert_tokens_to_ids(t) for t in ("<s>", "</s>", "<pad>", "[IMG]")}
     vision = PixtralVisionConfig(
-        hidden_size=TINY["vision_hidden"],
-        intermediate_size=2 * TINY["vision_hidden"],
-        num_hidden_layers=TINY["vision_layers"],
-        num_attention_heads=TINY["vision_heads"],
+        **tiny_vision_widths(),
         image_size=SPEC["vision_image_size"],
         patch_size=SPEC["patch_size"],
         hidden_act="silu",  # real
         rope_theta=10000.0,  # real
     )
+    # GQA 4 heads / 2 KV heads (real 32 heads / 8 KV heads), no sliding window as the real one
     text = MistralConfig(
-        vocab_size=pad64(len(tok)),
-        hidden_size=TINY["text_hidden"],
-        intermediate_size=TINY["text_ffn"],
-        num_hidden_layers=TINY["text_layers"],
-        num_attention_heads=TINY["text_heads"],
-        num_key_value_heads=TINY["text_heads"] // 2,  # real 32 heads / 8 KV heads: grouped-query as the real one
-        head_dim=TINY["text_hidden"] // TINY["text_heads"],
-        hidden_act="silu",
-        max_position_embeddings=131072,  # real
-        rms_norm_eps=1e-5,
-        rope_theta=1000000000.0,  # real
-        sliding_window=None,  # real
-        tie_word_embeddings=False,
-        bos_token_id=ids["<s>"],
-        eos_token_id=ids["</s>"],
-        pad_token_id=ids["<pad>"],
+        **mistral_text_config(
+            tok,
+            head_dim=TINY["text_hidden"] // TINY["text_heads"],
+            hidden_act="silu",
+            max_position_embeddings=131072,  # real
+            rope_theta=1000000000.0,  # real
+        )
     )
     return Mistral3Config(
         architectures=["Mistral3ForConditionalGeneration"],
@@ -165,16 +146,11 @@ def build_processor(tok, spec=None):
 
     s = spec or SPEC
     image_processor = PixtralImageProcessor(
-        do_resize=True,
+        **rescale_settings(),  # bicubic, real
         size={"longest_edge": s["longest_edge"]},
         patch_size={"height": s["patch_size"], "width": s["patch_size"]},
-        resample=3,  # bicubic, real
-        do_rescale=True,
-        rescale_factor=1 / 255,
-        do_normalize=True,
         image_mean=CLIP_MEAN,
         image_std=CLIP_STD,
-        do_convert_rgb=True,
     )
     return ImageOnlyPixtralProcessor(
         image_processor=image_processor,

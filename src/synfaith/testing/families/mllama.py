@@ -12,7 +12,8 @@ and the real chat template (:data:`CHAT_TEMPLATE`).
 
 from __future__ import annotations
 
-from synfaith.testing.twin_recipe import TINY, TwinRecipe, byte_level_tokenizer
+from synfaith.testing.families._common import rescale_settings, tiny_vision_widths
+from synfaith.testing.twin_recipe import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, TINY, TwinRecipe, byte_level_tokenizer
 
 __all__ = ["CHAT_TEMPLATE", "RECIPE", "SPEC", "SPECIAL_TOKENS"]
 
@@ -25,8 +26,6 @@ SPEC = {
     "text_layers": 3,  # real 40
     "cross_attention_layers": [1],  # real [3, 8, 13, 18, 23, 28, 33, 38]
 }
-OPENAI_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
-OPENAI_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
 # meta-llama/Llama-3.2-11B-Vision-Instruct: 128000..128010 named, then <|reserved_special_token_3|>
 # .. _247|> (128011..128255), then <|image|> = 128256 = the text vocabulary size (the embedding
@@ -195,12 +194,9 @@ def _config(tok):
     s = SPEC
     hidden = TINY["vision_hidden"]
     vision = dict(
-        hidden_size=hidden,
+        **tiny_vision_widths(),
         hidden_act="gelu",
-        num_hidden_layers=TINY["vision_layers"],
         num_global_layers=s["num_global_layers"],
-        num_attention_heads=TINY["vision_heads"],
-        intermediate_size=2 * hidden,
         vision_output_dim=hidden * (1 + len(s["intermediate_layers_indices"])),  # real 1280 · 6 = 7680
         image_size=s["tile_size"],
         patch_size=s["patch_size"],
@@ -256,13 +252,8 @@ def _processor(tok, spec=None):
     s = spec or SPEC
     size = s["tile_size"]
     image_processor = MllamaImageProcessor(
-        do_convert_rgb=True,
-        do_resize=True,
+        **rescale_settings(resample=2),  # bilinear, as the real one
         size={"height": size, "width": size},
-        resample=2,  # bilinear, as the real one
-        do_rescale=True,
-        rescale_factor=1 / 255,
-        do_normalize=True,
         image_mean=OPENAI_CLIP_MEAN,
         image_std=OPENAI_CLIP_STD,
         do_pad=True,

@@ -11,6 +11,7 @@ prefixes such as ``answer en {question}``.
 from __future__ import annotations
 
 from synfaith.testing.families.gemma_tokenizer import gemma_tokenizer, paligemma_extra_tokens
+from synfaith.testing.families._common import gemma_text_config, rescale_settings, siglip_vision_config
 from synfaith.testing.twin_recipe import TINY, TwinRecipe, pad64
 
 __all__ = ["RECIPE", "SPEC"]
@@ -30,45 +31,24 @@ def _tokenizer():
 
 
 def _config(tok):
-    from transformers import Gemma2Config, PaliGemmaConfig, SiglipVisionConfig
+    from transformers import Gemma2Config, PaliGemmaConfig
 
     s = SPEC
     ids = {t: tok.convert_tokens_to_ids(t) for t in ("<pad>", "<eos>", "<bos>", "<image>")}
-    head_dim = TINY["text_hidden"] // TINY["text_heads"]
     vocab = pad64(len(tok))
+    # one sliding layer, one global (real: alternating over 26 layers)
     text = Gemma2Config(
-        vocab_size=vocab,
-        hidden_size=TINY["text_hidden"],
-        intermediate_size=TINY["text_ffn"],
-        num_hidden_layers=TINY["text_layers"],
-        num_attention_heads=TINY["text_heads"],
-        num_key_value_heads=TINY["text_heads"] // 2,
-        head_dim=head_dim,
-        query_pre_attn_scalar=head_dim,  # real: 256 = head_dim
-        hidden_activation="gelu_pytorch_tanh",
-        max_position_embeddings=8192,
-        rms_norm_eps=1e-6,
-        rope_theta=10000.0,
-        sliding_window=s["sliding_window"],
-        layer_types=["sliding_attention", "full_attention"],  # real: alternating over 26 layers
-        final_logit_softcapping=30.0,
-        attn_logit_softcapping=50.0,
-        pad_token_id=ids["<pad>"],
-        bos_token_id=ids["<bos>"],
-        eos_token_id=ids["<eos>"],
-        tie_word_embeddings=True,
+        **gemma_text_config(
+            tok,
+            sliding_window=s["sliding_window"],
+            max_position_embeddings=8192,
+            rope_theta=10000.0,
+            final_logit_softcapping=30.0,
+            attn_logit_softcapping=50.0,
+        )
     )
-    vision = SiglipVisionConfig(
-        hidden_size=TINY["vision_hidden"],
-        intermediate_size=2 * TINY["vision_hidden"],
-        num_hidden_layers=TINY["vision_layers"],
-        num_attention_heads=TINY["vision_heads"],
-        image_size=s["image_size"],
-        patch_size=s["patch_size"],
-        layer_norm_eps=1e-6,
-        vision_use_head=False,
-        num_image_tokens=s["image_seq_length"],
-        projector_hidden_act="gelu_fast",
+    vision = siglip_vision_config(
+        s["image_size"], s["patch_size"], num_image_tokens=s["image_seq_length"], projector_hidden_act="gelu_fast"
     )
     return PaliGemmaConfig(
         architectures=["PaliGemmaForConditionalGeneration"],
@@ -112,15 +92,10 @@ def _processor(tok, spec=None):
 
     s = spec or SPEC
     image_processor = SiglipImageProcessor(
-        do_resize=True,
+        **rescale_settings(convert_rgb=None),  # bicubic, as the real preprocessor_config.json
         size={"height": s["image_size"], "width": s["image_size"]},
-        resample=3,  # bicubic, as the real preprocessor_config.json
-        do_rescale=True,
-        rescale_factor=1 / 255,
-        do_normalize=True,
         image_mean=[0.5, 0.5, 0.5],
         image_std=[0.5, 0.5, 0.5],
-        do_convert_rgb=None,
         image_seq_length=s["image_seq_length"],
     )
     return ImageOnlyPaliGemmaProcessor(image_processor=image_processor, tokenizer=tok)

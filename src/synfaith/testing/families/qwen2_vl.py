@@ -12,13 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from synfaith.testing.twin_recipe import TINY, TwinRecipe, byte_level_tokenizer, pad64
+from synfaith.testing.families._common import (
+    mrope_section,
+    qwen2_image_processor,
+    qwen2_text_config,
+    qwen2_tokenizer,
+    qwen_vl_token_ids,
+)
+from synfaith.testing.twin_recipe import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, TINY, TwinRecipe
 from synfaith.testing.twins_tokenizers import _QWEN_ADDED, CHAT_TEMPLATES
 
 __all__ = ["RECIPE", "SPEC", "build_config", "build_processor", "build_tokenizer"]
-
-OPENAI_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
-OPENAI_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
 SPEC: dict[str, Any] = {
     # real preprocessor_config: min_pixels 3136 (56²), max_pixels 12845056; patch 14, merge 2, temporal 2
@@ -37,51 +41,23 @@ CHAT_TEMPLATE = CHAT_TEMPLATES["qwen2_5_vl"]
 
 def build_tokenizer():
     """Byte-level Qwen2 tokenizer with Qwen2-VL's added tokens and chat template."""
-    from transformers import Qwen2TokenizerFast
-
-    specials = [t for t, special in _QWEN_ADDED if special and t != "<|endoftext|>"]
-    return byte_level_tokenizer(
-        _QWEN_ADDED,
-        chat_template=CHAT_TEMPLATE,
-        split="qwen",
-        tokenizer_class=Qwen2TokenizerFast,
-        unk_token=None,
-        bos_token=None,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        errors="replace",
-        split_special_tokens=False,
-        additional_special_tokens=specials,
-        model_max_length=32768,
-    )
+    return qwen2_tokenizer(_QWEN_ADDED, chat_template=CHAT_TEMPLATE, model_max_length=32768)
 
 
 def build_config(tok):
     """Tiny ``Qwen2VLConfig``: real special-token ids (by name), M-RoPE, the real vision layout."""
     from transformers import Qwen2VLConfig
 
-    ids = {t: tok.convert_tokens_to_ids(t) for t, _ in _QWEN_ADDED}
     head_dim = TINY["text_hidden"] // TINY["text_heads"]
     half = head_dim // 2  # real: head_dim 128 -> mrope_section [16, 24, 24] over 64
-    mrope = [half // 4, (half - half // 4) // 2, half - half // 4 - (half - half // 4) // 2]
-    text = dict(
-        vocab_size=pad64(len(tok)),
-        hidden_size=TINY["text_hidden"],
-        intermediate_size=TINY["text_ffn"],
-        num_hidden_layers=TINY["text_layers"],
-        num_attention_heads=TINY["text_heads"],
-        num_key_value_heads=TINY["text_heads"] // 2,  # real: 12 heads, 2 KV heads
-        hidden_act="silu",
-        rms_norm_eps=1e-6,
-        rope_theta=1000000.0,
+    # Qwen2 LM, GQA 4 heads / 2 KV heads (real: 12 heads, 2 KV heads)
+    text = qwen2_text_config(
+        tok,
         max_position_embeddings=32768,
         use_sliding_window=False,
         sliding_window=32768,
         max_window_layers=TINY["text_layers"],
-        rope_scaling={"type": "mrope", "mrope_section": mrope},
-        tie_word_embeddings=True,
-        bos_token_id=ids["<|endoftext|>"],
-        eos_token_id=ids["<|im_end|>"],
+        rope_scaling={"type": "mrope", "mrope_section": mrope_section(half)},
     )
     vision = dict(
         depth=TINY["vision_layers"],
@@ -99,39 +75,16 @@ def build_config(tok):
         architectures=["Qwen2VLForConditionalGeneration"],
         text_config=text,
         vision_config=vision,
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-        vision_token_id=ids["<|vision_pad|>"],
-        bos_token_id=ids["<|endoftext|>"],
-        eos_token_id=ids["<|im_end|>"],
+        **qwen_vl_token_ids(tok),
         tie_word_embeddings=True,
     )
 
 
 def build_processor(tok, spec=None):
     """The image-only ``Qwen2VLProcessor`` (slow ``Qwen2VLImageProcessor``) over ``tok``."""
-    from transformers import Qwen2VLImageProcessor
-
     from synfaith.models.qwen2_vl import ImageOnlyQwen2VLProcessor
 
-    s = spec or SPEC
-    ip = Qwen2VLImageProcessor(
-        do_resize=True,
-        resample=3,  # bicubic
-        do_rescale=True,
-        rescale_factor=1 / 255,
-        do_normalize=True,
-        do_convert_rgb=True,
-        image_mean=OPENAI_CLIP_MEAN,
-        image_std=OPENAI_CLIP_STD,
-        min_pixels=s["min_pixels"],
-        max_pixels=s["max_pixels"],
-        patch_size=s["patch_size"],
-        temporal_patch_size=s["temporal_patch_size"],
-        merge_size=s["merge_size"],
-    )
+    ip = qwen2_image_processor(spec or SPEC, image_mean=OPENAI_CLIP_MEAN, image_std=OPENAI_CLIP_STD)
     return ImageOnlyQwen2VLProcessor(image_processor=ip, tokenizer=tok, chat_template=CHAT_TEMPLATE)
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from synfaith.testing.twin_recipe import TINY, TwinRecipe, byte_level_tokenizer, pad64
+from synfaith.testing.families._common import qwen2_image_processor, qwen2_text_config, qwen2_tokenizer, qwen_vl_token_ids
+from synfaith.testing.twin_recipe import TINY, TwinRecipe
 from synfaith.testing.twins_tokenizers import _QWEN_ADDED
 
 __all__ = ["CHAT_TEMPLATE", "RECIPE", "SPEC", "SPECIAL_TOKENS", "build_config", "build_processor", "build_tokenizer"]
@@ -170,52 +171,27 @@ _TEXT_LAYERS = TINY["text_layers"] + 1
 
 def build_tokenizer():
     """Byte-level Qwen2 tokenizer with Qwen3-VL's added tokens and chat template."""
-    from transformers import Qwen2TokenizerFast
-
-    specials = [t for t, special in SPECIAL_TOKENS if special and t != "<|endoftext|>"]
-    return byte_level_tokenizer(
-        SPECIAL_TOKENS,
-        chat_template=CHAT_TEMPLATE,
-        split="qwen",
-        tokenizer_class=Qwen2TokenizerFast,
-        unk_token=None,
-        bos_token=None,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        errors="replace",
-        split_special_tokens=False,
-        additional_special_tokens=specials,
-        model_max_length=262144,
-    )
+    return qwen2_tokenizer(SPECIAL_TOKENS, chat_template=CHAT_TEMPLATE, model_max_length=262144)
 
 
 def build_config(tok):
     """Tiny ``Qwen3VLConfig``: real special-token ids (by name), interleaved M-RoPE, DeepStack."""
     from transformers import Qwen3VLConfig
 
-    ids = {t: tok.convert_tokens_to_ids(t) for t, _ in SPECIAL_TOKENS}
     head_dim = TINY["text_hidden"] // TINY["text_heads"]
     # real: head_dim 128, mrope_section [24, 20, 20] over 64 frequencies, interleaved T H W T H W …;
     # here 8 frequencies: [4, 2, 2] (H at 1, 4; W at 2, 5; T elsewhere)
     mrope = [4, 2, 2]
     assert sum(mrope) == head_dim // 2
-    text = dict(
-        vocab_size=pad64(len(tok)),
-        hidden_size=TINY["text_hidden"],
-        intermediate_size=TINY["text_ffn"],
+    # the Qwen2-style LM, GQA 4 heads / 2 KV heads (real 2B: 16 heads, 8 KV heads)
+    text = qwen2_text_config(
+        tok,
         num_hidden_layers=_TEXT_LAYERS,
-        num_attention_heads=TINY["text_heads"],
-        num_key_value_heads=TINY["text_heads"] // 2,  # real 2B: 16 heads, 8 KV heads
         head_dim=head_dim,
-        hidden_act="silu",
-        rms_norm_eps=1e-6,
         rope_theta=5000000.0,
         max_position_embeddings=262144,
         rope_scaling={"rope_type": "default", "mrope_section": mrope, "mrope_interleaved": True},
         attention_bias=False,
-        tie_word_embeddings=True,
-        bos_token_id=ids["<|endoftext|>"],
-        eos_token_id=ids["<|im_end|>"],
     )
     vision = dict(
         depth=_VISION_LAYERS,
@@ -235,36 +211,19 @@ def build_config(tok):
         architectures=["Qwen3VLForConditionalGeneration"],
         text_config=text,
         vision_config=vision,
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
+        **qwen_vl_token_ids(tok, qwen2=False),
         tie_word_embeddings=True,
     )
 
 
 def build_processor(tok, spec=None):
     """The image-only ``Qwen3VLProcessor`` (slow ``Qwen2VLImageProcessor``) over ``tok``."""
-    from transformers import Qwen2VLImageProcessor
-
     from synfaith.models.qwen3_vl import ImageOnlyQwen3VLProcessor
 
     s = {**SPEC, **(spec or {})}
-    ip = Qwen2VLImageProcessor(
-        do_resize=True,
-        resample=3,  # bicubic
-        do_rescale=True,
-        rescale_factor=1 / 255,
-        do_normalize=True,
-        do_convert_rgb=True,
-        image_mean=s["image_mean"],
-        image_std=s["image_std"],
-        min_pixels=s["min_pixels"],  # the real config says size {shortest_edge, longest_edge}, which the
-        max_pixels=s["max_pixels"],  # slow class's __init__ ignores; its from_pretrained reads both
-        patch_size=s["patch_size"],
-        temporal_patch_size=s["temporal_patch_size"],
-        merge_size=s["merge_size"],
-    )
+    # min/max_pixels: the real config says size {shortest_edge, longest_edge}, which the slow
+    # class's __init__ ignores; its from_pretrained reads both
+    ip = qwen2_image_processor(s, image_mean=s["image_mean"], image_std=s["image_std"])
     return ImageOnlyQwen3VLProcessor(image_processor=ip, tokenizer=tok, chat_template=CHAT_TEMPLATE)
 
 

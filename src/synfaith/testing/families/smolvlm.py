@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from synfaith.testing.families.idefics3 import image_processor_settings, text_config, vision_config
+from synfaith.testing.families.idefics3 import image_only_processor, text_config, vision_config
 from synfaith.testing.twin_recipe import TwinRecipe, byte_level_tokenizer
 
 SPEC: dict[str, Any] = {
@@ -93,13 +93,7 @@ def processor(tok, spec: dict[str, Any] | None = None):
 
     from synfaith.models.smolvlm import ImageOnlySmolVLMProcessor
 
-    s = spec or SPEC
-    return ImageOnlySmolVLMProcessor(
-        image_processor=SmolVLMImageProcessor(**image_processor_settings(s)),
-        tokenizer=tok,
-        image_seq_len=s["image_seq_len"],
-        chat_template=CHAT_TEMPLATE,
-    )
+    return image_only_processor(ImageOnlySmolVLMProcessor, SmolVLMImageProcessor, tok, spec or SPEC, CHAT_TEMPLATE)
 
 
 RECIPE = TwinRecipe(
