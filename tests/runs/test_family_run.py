@@ -74,3 +74,19 @@ def test_the_report_shows_one_row_group_per_model(family_run):
         assert group.set_index("explainer")["mean"].to_dict() == pytest.approx(expected.to_dict(), rel=1e-9)
     page = out.read_text(encoding="utf-8")
     assert 'id="table-model_groups"' in page
+
+
+def test_a_pair_whose_rows_all_failed_keeps_its_group_line():
+    from synfaith.analysis.leaderboard import model_groups
+
+    rows = pd.DataFrame([
+        {"model": "a", "explainer": "x", "status": "ok", "fsyn": 0.2},
+        {"model": "a", "explainer": "x", "status": "ok", "fsyn": 0.4},
+        {"model": "b", "explainer": "x", "status": "ok", "fsyn": 0.1},
+        {"model": "b", "explainer": "y", "status": "failed", "fsyn": None},
+        {"model": "b", "explainer": "y", "status": "failed", "fsyn": None},
+    ])
+    table = model_groups(rows)
+    assert table.loc[("a", "x"), "n"] == 2 and table.loc[("a", "x"), "mean"] == pytest.approx(0.3)
+    assert table.loc[("b", "y"), "n"] == 0 and table.loc[("b", "y"), "failed"] == 2 and pd.isna(table.loc[("b", "y"), "mean"])
+    assert list(table.index) == [("a", "x"), ("b", "x"), ("b", "y")]

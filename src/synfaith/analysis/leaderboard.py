@@ -20,7 +20,7 @@ from synfaith.analysis.mixed_model import MixedModelResult, fit_mixed_model, mix
 from synfaith.analysis.rows import INSTANCE, NotComputable, complete_instances, require_values
 
 __all__ = [
-    "MixedModelResult", "fit_mixed_model", "format_mean_sd", "leaderboard", "leaderboard_numbers", "mean_ranks", "mixed_model",
+    "MixedModelResult", "fit_mixed_model", "format_mean_sd", "leaderboard", "leaderboard_numbers", "mean_ranks", "mixed_model", "model_groups",
     "mixed_models_per_dataset", "wilcoxon_against_best",
 ]
 
@@ -119,9 +119,11 @@ def model_groups(rows: pd.DataFrame, metric: str = "fsyn") -> pd.DataFrame:
     from synfaith.analysis.bootstrap import bootstrap_table
 
     ok = require_values(rows, metric)
-    table = bootstrap_table(ok, ["model", "explainer"], metric)
-    failed = rows[rows["status"] == "failed"].groupby(["model", "explainer"]).size().rename("failed")
-    table = table.join(failed, on=["model", "explainer"])
-    table["failed"] = table["failed"].fillna(0).astype(int)
-    table = table.sort_values(["model", "mean"], ascending=[True, False])
-    return table.set_index(["model", "explainer"])
+    table = bootstrap_table(ok, ["model", "explainer"], metric).set_index(["model", "explainer"])
+    # every pair the run holds, also one whose rows all failed (n = 0, mean empty)
+    pairs = pd.MultiIndex.from_frame(rows[["model", "explainer"]].drop_duplicates())
+    table = table.reindex(table.index.union(pairs))
+    table["n"] = table["n"].fillna(0).astype(int)
+    failed = rows[rows["status"] == "failed"].groupby(["model", "explainer"]).size()
+    table["failed"] = failed.reindex(table.index).fillna(0).astype(int)
+    return table.reset_index().sort_values(["model", "mean"], ascending=[True, False], na_position="last").set_index(["model", "explainer"])

@@ -166,7 +166,8 @@ def answer_format_for(instance: Instance) -> AnswerFormat:
     if answer_type is not None and answer_type not in ANSWER_TYPES:
         raise ValueError(f"instance {instance.id!r}: answer_type must be one of {', '.join(ANSWER_TYPES)}, got {answer_type!r}")
     if answer_type == OPEN:
-        return OpenAnswer(instance.meta.get("max_answer_tokens") or DEFAULT_MAX_ANSWER_TOKENS)
+        bound = instance.meta.get("max_answer_tokens")
+        return OpenAnswer(DEFAULT_MAX_ANSWER_TOKENS if bound is None else bound)
     pattern = instance.meta.get("answer_pattern")
     if pattern:
         return RegexAnswer(pattern)

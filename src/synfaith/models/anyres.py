@@ -38,6 +38,7 @@ import torch
 from transformers.image_processing_utils import select_best_resolution
 
 from synfaith.models.base import VLMAdapter
+from synfaith.models.pixels import cell_coverage
 from synfaith.models.prompts import PromptLayoutError
 
 NO_UNIT = -1
@@ -220,11 +221,7 @@ class AnyresLayout:
         g, patch, m = self.g, self.patch, self.n_units
         th, tw = self.token_grid
         out = torch.zeros(self.n_tokens, m)
-        base = unit_index[0, 0, 0, : g * patch, : g * patch]
-        cells = base.reshape(g, patch, g, patch).permute(0, 2, 1, 3).reshape(g * g, -1)
-        for k, covered in enumerate(cells):
-            units, counts = torch.unique(covered[covered >= 0], return_counts=True)
-            out[k, units] = counts.float() / counts.sum()
+        out[: g * g] = cell_coverage(unit_index[0, 0, 0], g, patch, m)
         kh, kw = self.grid
         if self.shrunk:
             wy, wx = _bilinear_weights(kh, th), _bilinear_weights(kw, tw)

@@ -103,7 +103,7 @@ class VLMAdapter(WhiteBoxAccess, UnitMapping, ProcessorText, ABC):
         self.memory_budget = parse_bytes(memory_budget)
         self.batch_size_probe: BatchSizeProbe | None = None
         self.model = model.eval()
-        self.prefix_cache = prefix_cache
+        self.prefix_cache = prefix_cache if self.prefix_sharing_applies else False
         self.token_forwards = 0  # tokens run through the language model by the game's scoring
         self.forward_passes = self.backward_passes = 0  # sequences run forward / backward (WhiteBoxAccess.count_passes)
         self.processor = processor
@@ -325,7 +325,7 @@ class VLMAdapter(WhiteBoxAccess, UnitMapping, ProcessorText, ABC):
         input_ids[:, query] = torch.where(
             text_keep.to(device), input_ids[:, query], torch.full_like(input_ids[:, query], self.pad_token_id)
         )
-        split = prefix_length(prepared) if self.prefix_cache and self.prefix_sharing_applies else None
+        split = prefix_length(prepared) if self.prefix_cache else None
         if split is not None and self.prefix_cache == "auto":
             n_variants, length = input_ids.shape
             shared_tokens = distinct_images.shape[0] * split + n_variants * (length - split)

@@ -157,9 +157,8 @@ class GenericAdapter(VLMAdapter):
         inputs = self._feature_inputs(image_inputs)
         if "image_grid_thw" in inputs:
             inputs["image_grid_thw"] = inputs["image_grid_thw"].repeat(n_variants, 1)
-        for key in ("image_sizes",):
-            if key in inputs:
-                inputs[key] = inputs[key].repeat(n_variants, *([1] * (inputs[key].dim() - 1)))
+        if "image_sizes" in inputs:
+            inputs["image_sizes"] = inputs["image_sizes"].repeat(n_variants, 1)
         features = self.model.get_image_features(pixel_values=pixel_values, **inputs)
         if isinstance(features, (list, tuple)):
             features = torch.cat([f.reshape(-1, f.shape[-1]) for f in features])

@@ -32,7 +32,7 @@ from PIL import Image
 from transformers import Idefics3ForConditionalGeneration, Idefics3Processor
 
 from synfaith.models.base import VLMAdapter
-from synfaith.models.pixels import NO_UNIT
+from synfaith.models.pixels import NO_UNIT, cell_coverage
 from synfaith.models.processors import image_only_processor
 from synfaith.models.prompts import PromptLayoutError
 
@@ -145,11 +145,7 @@ class Idefics3Adapter(VLMAdapter):
         token_units = torch.zeros(n_visual_tokens, n_units)
         token_units[:n_units, :n_units] = torch.eye(n_units)
         if n_tiles:
-            token_cells = unit_index[-1, : g * cell, : g * cell]
-            token_cells = token_cells.reshape(g, cell, g, cell).permute(0, 2, 1, 3).reshape(per_view, -1)
-            for k, covered in enumerate(token_cells):
-                units, counts = torch.unique(covered[covered >= 0], return_counts=True)
-                token_units[n_units + k, units] = counts.float() / counts.sum()
+            token_units[n_units : n_units + per_view] = cell_coverage(unit_index[-1], g, cell, n_units)
 
         grid = np.zeros((max(rows, 1) * g, max(cols, 1) * g), dtype=np.int64)
         for t in range(max(n_tiles, 1)):

@@ -18,6 +18,7 @@ from transformers import InternVLForConditionalGeneration
 from transformers.models.got_ocr2.image_processing_got_ocr2 import get_optimal_tiled_canvas
 
 from synfaith.models.base import VLMAdapter
+from synfaith.models.pixels import cell_coverage
 from synfaith.models.prompts import PromptLayoutError
 
 PAPER_MAX_TILES = 2
@@ -89,10 +90,7 @@ class InternVLAdapter(VLMAdapter):
         token_units = torch.zeros(n_visual_tokens, n_units)
         token_units[:n_units, :n_units] = torch.eye(n_units)
         if has_thumbnail:
-            cells = unit_index[-1].reshape(g, cell, g, cell).permute(0, 2, 1, 3).reshape(per_tile, -1)
-            for k, covered in enumerate(cells):
-                units, counts = torch.unique(covered, return_counts=True)
-                token_units[n_units + k, units] = counts.float() / counts.sum()
+            token_units[n_units:] = cell_coverage(unit_index[-1], g, cell, n_units)
 
         grid = np.zeros((rows * g, cols * g), dtype=np.int64)
         for t in range(n_tiles):

@@ -90,3 +90,16 @@ class PixelViews:
         """Mean of a bool tensor shaped like ``clean`` over each unit's elements: float[m]."""
         sums, counts = self._unit_totals(pixels_inside)
         return (sums / counts.clamp(min=1)).numpy()
+
+
+def cell_coverage(view_units: torch.Tensor, g: int, cell: int, n_units: int) -> torch.Tensor:
+    """What share of each token cell's pixels each unit owns: float[g·g, n_units].
+
+    ``view_units`` [S, S] is one view's ``unit_index`` (``NO_UNIT`` for pixels of no unit, which
+    are left out); its top-left ``g·cell`` square is cut into g × g cells of ``cell`` px, row-major
+    — the tokens of a thumbnail or base view, spread over the units they show (``token_units``).
+    """
+    cells = view_units[: g * cell, : g * cell].reshape(g, cell, g, cell).permute(0, 2, 1, 3).reshape(g * g, -1)
+    counts = torch.zeros(g * g, n_units + 1).scatter_add_(1, cells.long() + 1, torch.ones(cells.shape))[:, 1:]
+    return counts / counts.sum(1, keepdim=True).clamp(min=1)
+

@@ -87,7 +87,7 @@ def shared_prefix_logits(
         attention_mask=torch.ones((n_distinct, split), dtype=torch.long, device=device),
         use_cache=True,
         logits_to_keep=1,
-        **_rows(_sliced(positions, 0, split), n_distinct),
+        **repeat_rows(_sliced(positions, 0, split), n_distinct),
     )
     cache = prefix.past_key_values
     cache.batch_select_indices(which_image)  # one cache row per variant (rows shared by a mask repeat)
@@ -99,12 +99,12 @@ def shared_prefix_logits(
         past_key_values=cache,
         use_cache=True,
         logits_to_keep=n_logits,
-        **_rows(_sliced(positions, split, None), n_variants),
+        **repeat_rows(_sliced(positions, split, None), n_variants),
     )
     return suffix.logits[:, -n_logits:], n_distinct * split + n_variants * (length - split)
 
 
-def _rows(inputs: dict, n: int) -> dict:
+def repeat_rows(inputs: dict, n: int) -> dict:
     """One row's language-model inputs for ``n`` rows (the batch is the second-to-last dim of the :data:`SEQUENCE_INPUTS`)."""
     return {
         k: (v.expand(*v.shape[:-2], n, v.shape[-1]) if k in SEQUENCE_INPUTS else v.expand(n, *v.shape[1:]) if k in TOKEN_INPUTS else v)

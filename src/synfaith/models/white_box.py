@@ -21,7 +21,7 @@ class WhiteBoxAccess:
     @property
     def language_layers(self) -> torch.nn.ModuleList:
         """The decoder blocks of the language model."""
-        return self.model.model.language_model.layers
+        return self.language_model.layers
 
     @property
     def language_model(self) -> torch.nn.Module:
@@ -161,15 +161,19 @@ class WhiteBoxAccess:
 
     def forward_embeddings(self, inputs_embeds: torch.Tensor, input_ids: torch.Tensor, prepared: Prepared, **kwargs):
         """Run the model on merged embeddings (``input_ids`` only supply position information)."""
+        from synfaith.models.prefix import repeat_rows
+
         batch = inputs_embeds.shape[0]
-        image_inputs = {k: torch.cat([v] * batch) for k, v in prepared.image_inputs.items()}
-        image_inputs = {k: v.to(inputs_embeds.device) for k, v in image_inputs.items()}
+        image_inputs = {k: v.to(inputs_embeds.device) for k, v in prepared.image_inputs.items()}
+        # every row has the same ids but for masked query tokens (pad), so the same positions
+        # (M-RoPE indices, token types): computed from one row, repeated
+        row_inputs = self.language_model_inputs(input_ids[:1], image_inputs)
         output = self.model_forward(
             inputs_embeds,
             prepared,
             attention_mask=torch.ones(input_ids.shape, dtype=torch.long, device=input_ids.device),
             use_cache=False,
-            **self.language_model_inputs(input_ids, image_inputs),
+            **repeat_rows(row_inputs, batch),
             **kwargs,
         )
         self.count_passes(batch, output.logits)

@@ -274,9 +274,11 @@ class RunConfig(PluginImports):  # include_paths and imports first: their plugin
         from synfaith.metrics.registry import get_metric
 
         explicit_metrics = "compute" in self.metrics.model_fields_set
+        from synfaith.models.loading import is_endpoint
+
+        open_answers = [d.label for d in self.datasets if d.answer_type == "open"]
         for model in self.models:
-            open_answers = [d.label for d in self.datasets if d.answer_type == "open"]
-            if open_answers and model.path.startswith(("http://", "https://")):
+            if open_answers and is_endpoint(model.path):
                 from synfaith.models.remote import OPEN_ANSWERS_REFUSED
 
                 raise ValueError(f"dataset {open_answers[0]!r} has answer_type open, which model {model.label!r} cannot serve: {OPEN_ANSWERS_REFUSED}; drop one of them")
