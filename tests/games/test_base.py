@@ -139,3 +139,29 @@ def test_batches_do_not_split_a_run_of_equal_image_masks():
     for i, first in enumerate(seen):  # no mask in two batches
         for second in seen[i + 1 :]:
             assert not first & second
+
+
+def test_coalitions_that_differ_only_in_inert_units_are_one_evaluation():
+    fn = CountingFn()
+    game = FunctionGame(fn, n_image=3, n_text=2)
+    game.declare_inert(image=[False, True, False], text=[True, False])
+    # unit 1 of the image and unit 0 of the text are kept whatever the mask says
+    image = np.array([[1, 0, 0], [1, 1, 0], [0, 0, 1], [0, 1, 1]], bool)
+    text = np.array([[0, 1], [1, 1], [0, 0], [1, 0]], bool)
+    np.testing.assert_array_equal(game.values(image, text), [22.0, 22.0, 21.0, 21.0])
+    assert fn.batches == [2] and game.evaluations == 2
+    assert game.distinct_coalitions(image, text) == 2 and len(game.coalition_keys(image, text)) == 4
+    with game.metered() as cost:
+        game.values([[0, 0, 0], [0, 1, 0]], [[0, 0], [1, 0]])
+    assert (cost.coalitions, cost.evaluations) == (1, 1)
+
+
+def test_declaring_inert_units_checks_the_shape_and_forgets_the_cache():
+    fn = CountingFn()
+    game = FunctionGame(fn, n_image=2, n_text=1)
+    game.values([[1, 0]], [[1]])
+    with pytest.raises(ValueError, match=r"inert image units must be bool\[2\]"):
+        game.declare_inert(image=[True])
+    game.declare_inert(text=[True])
+    game.values([[1, 0]], [[0]])
+    assert fn.batches == [1, 1]  # evaluated again after the declaration

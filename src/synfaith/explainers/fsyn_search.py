@@ -106,15 +106,14 @@ class _Candidate(NamedTuple):
 class _Budget:
     """The distinct coalitions asked for so far, against ``max_evaluations``."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, game: Game, limit: int) -> None:
+        self.game = game
         self.limit = limit
         self.asked: set[bytes] = set()
 
-    @staticmethod
-    def keys(image_sets: np.ndarray, text_sets: np.ndarray) -> set[bytes]:
-        """The coalitions (packed keep-masks) the dividends of these set pairs ask for."""
-        image_keep, text_keep = pair_coalitions(image_sets, text_sets)
-        return {row.tobytes() for row in np.packbits(np.concatenate([image_keep, text_keep], axis=1), axis=1)}
+    def keys(self, image_sets: np.ndarray, text_sets: np.ndarray) -> set[bytes]:
+        """The coalitions (the game's cache keys) the dividends of these set pairs ask for."""
+        return set(self.game.coalition_keys(*pair_coalitions(image_sets, text_sets)))
 
     def new(self, keys: set[bytes]) -> int:
         return len(keys - self.asked)
@@ -157,7 +156,7 @@ def _screen(game: Game, budget: _Budget) -> tuple[np.ndarray, np.ndarray, float,
     m, n = game.n_image, game.n_text
     image_rows = np.concatenate([np.eye(m, dtype=bool), np.ones((n, m), bool), np.zeros((1, m), bool), np.ones((1, m), bool)])
     text_rows = np.concatenate([np.ones((m, n), bool), np.eye(n, dtype=bool), np.zeros((1, n), bool), np.ones((1, n), bool)])
-    keys = _Budget.keys(image_rows, text_rows)
+    keys = budget.keys(image_rows, text_rows)
     if budget.new(keys) > budget.left:
         raise ValueError(
             f"fsyn_search: screening {m} visual and {n} text units needs {budget.new(keys)} coalitions, more than "
@@ -177,7 +176,7 @@ def _affordable(candidates: list[_Candidate], chains: list[_Chain], budget: _Bud
     chosen, step_keys = [], set()
     for candidate in candidates:
         chain = chains[candidate.parent]
-        keys = step_keys | _Budget.keys(_mask(chain.image + candidate.image_extra, m)[None], _mask(chain.text + candidate.text_extra, n)[None])
+        keys = step_keys | budget.keys(_mask(chain.image + candidate.image_extra, m)[None], _mask(chain.text + candidate.text_extra, n)[None])
         if budget.new(keys) > budget.left - (reserve if chosen else 0):
             break
         step_keys = keys
@@ -224,7 +223,7 @@ def search_ranking(game: Game, steps: int = 11, beam_width: int = 2, pool: int =
     """
     steps = validate_steps(steps)
     m, n = game.n_image, game.n_text
-    budget = _Budget(max_evaluations)
+    budget = _Budget(game, max_evaluations)
     sigma_image, sigma_text, first_term, last_term = _screen(game, budget)
     order = (tuple(int(u) for u in np.argsort(-sigma_image, kind="stable")), tuple(int(u) for u in np.argsort(-sigma_text, kind="stable")))
     chains = [_Chain((), (), order[0], order[1], (first_term,))]

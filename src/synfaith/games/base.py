@@ -9,6 +9,12 @@ Every game de-duplicates the coalitions it is asked for, answers repeated ones f
 cache, and sends the rest to :meth:`Game._evaluate` in batches of ``batch_size`` — so a
 metric that gathers its coalitions first costs one batched call, and its cost is visible in
 :attr:`Game.evaluations` (distinct coalitions evaluated) and :attr:`Game.calls` (batches).
+
+A game may declare **inert units** (:meth:`Game.declare_inert`): units whose masking leaves
+the model's input exactly as it is — a visual unit whose pixels already equal their
+zero-state, a query token that already is the pad token. Two coalitions that differ only in
+inert units give the model the same input, so they are one coalition: their keys are taken
+with the inert units kept, and the model runs once for both.
 """
 
 from __future__ import annotations
@@ -104,6 +110,8 @@ class Game(ABC):
         self.cache_hits = 0
         self.token_forwards = 0  # tokens a model-backed game ran through its model (0 for other games)
         self._said_out_of_memory = False
+        self.inert_image = np.zeros(self.n_image, dtype=bool)
+        self.inert_text = np.zeros(self.n_text, dtype=bool)
 
     # -- the one method a game must implement -------------------------------------------
     @abstractmethod
@@ -131,9 +139,8 @@ class Game(ABC):
         n_requested = image_keep.shape[0]
         if n_requested == 0:
             return np.zeros(0, dtype=np.float64)
-
-        packed = np.packbits(np.concatenate([image_keep, text_keep], axis=1), axis=1)
-        keys = [row.tobytes() for row in packed]
+        image_keep, text_keep = self._canonical(image_keep, text_keep)
+        keys = _keys(image_keep, text_keep)
         first_index: dict[bytes, int] = {}
         for index, key in enumerate(keys):
             first_index.setdefault(key, index)
@@ -176,6 +183,39 @@ class Game(ABC):
             self._meters.remove(meter)
             meter.coalitions = len(meter._keys)
             meter.calls = self.calls - calls_before
+
+    def coalition_keys(self, image_keep: np.ndarray, text_keep: np.ndarray) -> list[bytes]:
+        """The cache keys of a batch of keep-masks bool[B, m], bool[B, n]: equal keys, one evaluation.
+
+        Inert units count as kept (:meth:`declare_inert`), so ``len(set(keys))`` is what the
+        batch costs on a cold cache.
+        """
+        return _keys(*self._canonical(np.asarray(image_keep, dtype=bool), np.asarray(text_keep, dtype=bool)))
+
+    def distinct_coalitions(self, image_keep: np.ndarray, text_keep: np.ndarray) -> int:
+        """How many distinct coalitions a batch of keep-masks holds (its cost on a cold cache)."""
+        return len(set(self.coalition_keys(image_keep, text_keep)))
+
+    def _canonical(self, image_keep: np.ndarray, text_keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.inert_image.any() or self.inert_text.any():  # one input, one coalition (module docstring)
+            return image_keep | self.inert_image, text_keep | self.inert_text
+        return image_keep, text_keep
+
+    def declare_inert(self, image: np.ndarray | Sequence[bool] | None = None, text: np.ndarray | Sequence[bool] | None = None) -> None:
+        """Declare the units whose masking changes nothing the model sees (bool[n_image], bool[n_text]).
+
+        Only exactness is allowed here: an inert unit's value is the same kept or masked, for
+        every coalition, because the model's input is the same. Requests are then answered
+        with those units kept (see the module docstring); the cache is cleared.
+        """
+        for name, mask, size in (("image", image, self.n_image), ("text", text, self.n_text)):
+            if mask is None:
+                continue
+            mask = np.asarray(mask, dtype=bool)
+            if mask.shape != (size,):
+                raise ValueError(f"inert {name} units must be bool[{size}], got shape {mask.shape}")
+            setattr(self, f"inert_{name}", mask.copy())
+        self._cache.clear()
 
     def clear_cache(self) -> None:
         """Forget cached values (the counters keep running)."""
@@ -255,6 +295,11 @@ class Game(ABC):
         return np.concatenate(
             [self._evaluate_backing_off(image_keep[:half], text_keep[:half]), self._evaluate_backing_off(image_keep[half:], text_keep[half:])]
         )
+
+
+def _keys(image_keep: BoolMatrix, text_keep: BoolMatrix) -> list[bytes]:
+    """One bytes key per coalition: its image and text keep-masks, bit-packed."""
+    return [row.tobytes() for row in np.packbits(np.concatenate([image_keep, text_keep], axis=1), axis=1)]
 
 
 def _batch_stop(image_keep: BoolMatrix, start: int, batch_size: int) -> int:

@@ -87,7 +87,7 @@ def pair_dividends(game: Game, image_sets, text_sets) -> PairDividends:
             f"got {image_sets.shape} and {text_sets.shape}"
         )
     image_keep, text_keep = pair_coalitions(image_sets, text_sets)
-    distinct = np.unique(np.packbits(np.concatenate([image_keep, text_keep], axis=1), axis=1), axis=0).shape[0]
+    distinct = game.distinct_coalitions(image_keep, text_keep)
     before = game.evaluations
     v = game.values(image_keep, text_keep)
     full, empty = v[0], v[1]

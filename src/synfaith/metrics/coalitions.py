@@ -59,7 +59,7 @@ class CoalitionPlan:
         """Evaluate every planned coalition through one ``game.values`` call."""
         image_keep = np.concatenate(self._image, axis=0)
         text_keep = np.concatenate(self._text, axis=0)
-        distinct = np.unique(np.packbits(np.concatenate([image_keep, text_keep], axis=1), axis=1), axis=0).shape[0]
+        distinct = game.distinct_coalitions(image_keep, text_keep)
         before = game.evaluations
         values = game.values(image_keep, text_keep)
         return CoalitionValues(values=values, coalitions=int(distinct), evaluations=game.evaluations - before)

@@ -386,6 +386,7 @@ class VLMGame(Game):
         self.adapter = adapter
         self.prepared = prepared
         self.target = target
+        self.declare_inert(prepared.pixels.unchanged_units(), (prepared.layout.input_ids[prepared.layout.query_positions] == adapter.pad_token_id).numpy())
 
     def _batch_size_lowered(self, batch_size: int) -> None:
         # later instances start from the size that fitted, instead of running out of memory again

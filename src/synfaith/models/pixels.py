@@ -86,6 +86,15 @@ class PixelViews:
         """
         return self._unit_totals(values.reshape(self.clean.shape))[0].numpy()
 
+    def unchanged_units(self) -> np.ndarray:
+        """bool[m]: the units whose every element already equals its zero-state (``clean == blurred``).
+
+        Masking such a unit changes no pixel the model sees — a flat background patch under a
+        blur zero-state, or every unit of an image replaced by its zero-state.
+        """
+        sums, counts = self._unit_totals(self.clean != self.blurred)
+        return ((sums == 0) & (counts > 0)).numpy()
+
     def unit_coverage(self, pixels_inside: torch.Tensor) -> np.ndarray:
         """Mean of a bool tensor shaped like ``clean`` over each unit's elements: float[m]."""
         sums, counts = self._unit_totals(pixels_inside)
