@@ -70,3 +70,14 @@ def test_the_influence_copies_make_a_whole_modality_inert(toy, instance):
     values = without_image.values(rng.random((8, prepared.n_image_units)) < 0.5, text)
     np.testing.assert_array_equal(values, without_image.values(np.ones((8, prepared.n_image_units), bool), text))
     assert without_image.evaluations == len({row.tobytes() for row in text})
+
+
+def test_rows_record_the_inert_units_of_their_instance(toy):
+    from synfaith.explainers.registry import get_explainer
+    from synfaith.runs.pipeline import MetricPlan, score_instance
+
+    instance = next(i for i in synthetic_instances(6, split="test") if toy.prepare(i).pixels.unchanged_units().any())
+    [row] = score_instance(toy, instance, explainers={"random": get_explainer("random")}, plan=MetricPlan.build(["fsyn"], {"steps": 3}))
+    assert row["status"] == "ok"
+    assert row["inert_image_units"] == int(toy.prepare(instance).pixels.unchanged_units().sum()) > 0
+    assert row["inert_text_units"] == 0

@@ -185,6 +185,7 @@ def score_instance(
         game = model.game(prepared, target)  # the one cache of this instance
     except Exception as error:  # noqa: BLE001 - e.g. an endpoint that refuses the target
         return failed("game", error_text(error))
+    base |= {"inert_image_units": int(game.inert_image.sum()), "inert_text_units": int(game.inert_text.sum())}
     capabilities = set(getattr(model, "capabilities", ()))
     metrics = [m for m in plan.metrics if m.needs - {"probes"} <= capabilities]
     for metric in (m for m in metrics if m.scope == "instance"):

@@ -76,6 +76,8 @@ BASE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("meta", "str", "value"),  # JSON
     ("n_image_units", "int", "value"),
     ("n_text_units", "int", "value"),
+    ("inert_image_units", "int", "value"),  # visual units whose masking changes no pixel (Game.declare_inert)
+    ("inert_text_units", "int", "value"),  # query units that already are the pad token
     ("zero_state_blur", "float", "value"),  # the visual zero-state's blur, a fraction of the longer side
     ("zero_state_text", "str", "value"),  # the textual zero-state ("pad")
     ("image_scores", "float_list", "value"),
