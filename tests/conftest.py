@@ -18,6 +18,18 @@ from synfaith.models import load_model
 from synfaith.testing.twins import ARCHS, build_twin
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread for a module's tests (restored after): tiny models, and robust
+    timing on a loaded CPU. A module opts in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def one_hot(n: int, index: int) -> np.ndarray:
     """Scores that rank ``index`` first, then the rest in index order."""
     scores = -np.arange(n, dtype=float) / max(n, 1)

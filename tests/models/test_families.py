@@ -10,7 +10,6 @@ in ``tests/models/families/test_<family>.py``.
 """
 
 import pytest
-import torch
 
 from synfaith.contracts import missing_capabilities
 from synfaith.explainers import get_explainer
@@ -30,12 +29,7 @@ FAST_OPTIONS = {
 SKIPPED = {"precomputed"}  # reads maps from files: covered by its own tests on every model
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -52,12 +52,7 @@ def vipllava_dir(tmp_path_factory):
     return write_twin(VIPLLAVA, tmp_path_factory.mktemp("vipllava"), seed=0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_an_unregistered_image_token_model_loads_through_the_generic_adapter(vipllava_dir):

@@ -46,13 +46,7 @@ ADAPTER_CHECKS = (
 EXPLAINERS = {"random": {}, "input_gradients": {}, "multishap": {"budget": 256}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """One intra-op thread here (restored after): tiny models, and robust timing on a loaded CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -24,11 +24,8 @@ def family_fixtures(arch: str, **load_options):
     """
 
     @pytest.fixture(scope="module", autouse=True)
-    def _one_torch_thread():
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
+    def _one_torch_thread(one_torch_thread):  # the root conftest's fixture, for the whole module
         yield
-        torch.set_num_threads(threads)
 
     @pytest.fixture(scope="module")
     def twin(tmp_path_factory):
