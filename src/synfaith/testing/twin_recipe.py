@@ -170,3 +170,22 @@ def byte_level_tokenizer(
     kwargs.setdefault("padding_side", "left")
     kwargs.setdefault("clean_up_tokenization_spaces", False)
     return (tokenizer_class or PreTrainedTokenizerFast)(tokenizer_object=core, chat_template=chat_template, **kwargs)
+
+
+def qwen2_tokenizer(special_tokens: Sequence[tuple[str, bool]], *, chat_template: str, model_max_length: int, **overrides):
+    """A byte-level ``Qwen2TokenizerFast`` over ``special_tokens`` (Qwen2 split, no BOS, eos
+    ``<|im_end|>``, pad ``<|endoftext|>``; every special token but ``<|endoftext|>`` additional,
+    unless ``overrides`` names ``additional_special_tokens``)."""
+    from transformers import Qwen2TokenizerFast
+
+    settings: dict[str, Any] = dict(
+        unk_token=None,
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        errors="replace",
+        split_special_tokens=False,
+        additional_special_tokens=[t for t, special in special_tokens if special and t != "<|endoftext|>"],
+        model_max_length=model_max_length,
+    )
+    return byte_level_tokenizer(special_tokens, chat_template=chat_template, split="qwen", tokenizer_class=Qwen2TokenizerFast, **settings | overrides)

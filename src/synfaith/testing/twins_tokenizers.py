@@ -9,8 +9,6 @@ real model's chat template (:data:`CHAT_TEMPLATES`).
 
 from __future__ import annotations
 
-from typing import Any
-
 __all__ = ["CHAT_TEMPLATES", "SPECIAL_TOKENS", "build_tokenizer"]
 
 # --------------------------------------------------------------------------------------
@@ -141,56 +139,23 @@ CHAT_TEMPLATES: dict[str, str] = {
 # --------------------------------------------------------------------------------------
 # Tokenizers
 # --------------------------------------------------------------------------------------
-def _byte_level_core(arch: str):
-    """A ``tokenizers.Tokenizer``: 256 byte tokens (no merges) + the arch's added tokens."""
-    from synfaith.testing.twin_recipe import byte_level_core
-
-    return byte_level_core(SPECIAL_TOKENS[arch], split="bytes" if arch == "llava" else "qwen")
-
-
 def build_tokenizer(arch: str):
     """The tiny byte-level tokenizer of ``arch`` with the real special tokens and chat template."""
-    from tokenizers import processors
-    from transformers import PreTrainedTokenizerFast, Qwen2TokenizerFast
+    from synfaith.testing.twin_recipe import byte_level_tokenizer, qwen2_tokenizer
 
-    core = _byte_level_core(arch)
-    common = dict(
-        model_input_names=["input_ids", "attention_mask"],
-        padding_side="left",
-        clean_up_tokenization_spaces=False,
-        chat_template=CHAT_TEMPLATES[arch],
-    )
-    if arch == "llava":
-        bos_id = core.token_to_id("<s>")
-        # Llama prepends <s> to every sequence.
-        core.post_processor = processors.TemplateProcessing(
-            single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos_id)]
+    if arch == "llava":  # Llama prepends <s> to every sequence
+        return byte_level_tokenizer(
+            SPECIAL_TOKENS[arch], chat_template=CHAT_TEMPLATES[arch], bos="<s>", unk_token="<unk>", eos_token="</s>", pad_token="<pad>", model_max_length=4096
         )
-        return PreTrainedTokenizerFast(
-            tokenizer_object=core,
-            unk_token="<unk>",
-            bos_token="<s>",
-            eos_token="</s>",
-            pad_token="<pad>",
-            model_max_length=4096,
-            **common,
-        )
-    specials = [t for t, special in SPECIAL_TOKENS["qwen2_5_vl"] if special and t != "<|endoftext|>"]
-    kwargs: dict[str, Any] = dict(
-        tokenizer_object=core,
-        unk_token=None,
-        bos_token=None,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        errors="replace",
-        split_special_tokens=False,
-        **common,
-    )
     if arch == "qwen2_5_vl":
-        return Qwen2TokenizerFast(additional_special_tokens=specials, model_max_length=131072, **kwargs)
+        return qwen2_tokenizer(SPECIAL_TOKENS[arch], chat_template=CHAT_TEMPLATES[arch], model_max_length=131072)
     # InternVL-hf: the Qwen2.5-VL tokenizer + InternVL tokens and named image tokens.
+    specials = [t for t, special in SPECIAL_TOKENS["qwen2_5_vl"] if special and t != "<|endoftext|>"]
     internvl_extra = [t for t, _ in SPECIAL_TOKENS["internvl"][len(_QWEN_ADDED) :] if t != "<video>"]
-    return Qwen2TokenizerFast(
+    return qwen2_tokenizer(
+        SPECIAL_TOKENS[arch],
+        chat_template=CHAT_TEMPLATES[arch],
+        model_max_length=8192,
         additional_special_tokens=specials + internvl_extra,
         extra_special_tokens={
             "start_image_token": "<img>",
@@ -198,6 +163,4 @@ def build_tokenizer(arch: str):
             "context_image_token": "<IMG_CONTEXT>",
             "video_token": "<video>",
         },
-        model_max_length=8192,
-        **kwargs,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from synfaith.testing.twin_recipe import TINY, byte_level_tokenizer, pad64
+from synfaith.testing.twin_recipe import TINY, byte_level_tokenizer, pad64, qwen2_tokenizer
 
 __all__ = [
     "gemma_text_config",
@@ -160,27 +160,6 @@ def qwen_vl_token_ids(tok, *, qwen2: bool = True) -> dict[str, int]:
             eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
         )
     return ids
-
-
-def qwen2_tokenizer(special_tokens: Sequence[tuple[str, bool]], *, chat_template: str, model_max_length: int):
-    """A byte-level ``Qwen2TokenizerFast`` over ``special_tokens`` (Qwen2 split, no BOS, eos
-    ``<|im_end|>``, pad ``<|endoftext|>``; every special token but ``<|endoftext|>`` additional)."""
-    from transformers import Qwen2TokenizerFast
-
-    return byte_level_tokenizer(
-        special_tokens,
-        chat_template=chat_template,
-        split="qwen",
-        tokenizer_class=Qwen2TokenizerFast,
-        unk_token=None,
-        bos_token=None,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        errors="replace",
-        split_special_tokens=False,
-        additional_special_tokens=[t for t, special in special_tokens if special and t != "<|endoftext|>"],
-        model_max_length=model_max_length,
-    )
 
 
 def qwen2_image_processor(s: Mapping[str, Any], *, image_mean, image_std):
